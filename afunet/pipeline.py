@@ -1,0 +1,137 @@
+"""The study as a list of runs: which (data set, model, seed) a profile trains, and where each run's files go.
+
+`make paper` asks this module for the run names (`python -m afunet.pipeline list --profile cpu`),
+then executes `notebooks/02_train.ipynb` once per name through papermill; the notebook calls
+`execute`. Names carry their setting (timm style): ``drive-afunet-s0``, ``drive-afunet@first-s0``.
+
+Layout (the heavy part stays out of git):
+    runs/<profile>/<name>/              checkpoints, full logs (ignored)
+    results/<profile>/runs/<name>/      config.json, log.csv, summary.json, eval/<dataset>/... (committed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_NAMES = ("unet", "unetpp", "resunet", "resunetpp", "attention_unet", "afunet")
+DATASETS = ("drive", "stare")
+SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0,)}
+ABLATION = ("first", "none")  # AF-UNet skip sources besides the default "adjacent"; DRIVE, seed 0
+# Light files copied from a run folder into results/ (no checkpoints, no probability maps).
+RESULT_FILES = ("config.json", "log.csv", "summary.json")
+
+_NAME = re.compile(r"^(?P<dataset>[a-z0-9_]+)-(?P<model>[a-z_]+)(@(?P<skip>[a-z]+))?-s(?P<seed>\d+)$")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of the study."""
+
+    dataset: str
+    model: str
+    seed: int
+    skip_source: str | None = None  # AF-UNet ablation variant; None = the model's default
+
+    @property
+    def name(self) -> str:
+        variant = f"@{self.skip_source}" if self.skip_source else ""
+        return f"{self.dataset}-{self.model}{variant}-s{self.seed}"
+
+    @classmethod
+    def parse(cls, name: str) -> Run:
+        """Run from its name, e.g. ``stare-unetpp-s2`` or ``drive-afunet@first-s0``."""
+        m = _NAME.match(name)
+        if not m:
+            raise ValueError(f"not a run name: {name!r} (expected e.g. 'drive-afunet-s0')")
+        return cls(m["dataset"], m["model"], int(m["seed"]), m["skip"])
+
+
+def plan(profile: str) -> list[Run]:
+    """Every run a profile's study needs: six models x two data sets x seeds, plus the ablation.
+
+    Args:
+        profile: "smoke", "cpu" or "paper".
+    Returns:
+        Runs in the order `make paper` trains them (seed 0 of everything first, so that a
+        partial study already fills every table cell once).
+    """
+    if profile not in SEEDS:
+        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(SEEDS)}")
+    runs = [Run(d, m, s) for s in SEEDS[profile] for d in DATASETS for m in MODEL_NAMES]
+    if profile != "paper":
+        runs += [Run("drive", "afunet", 0, skip) for skip in ABLATION]
+    return runs
+
+
+def run_dir(profile: str, run: Run) -> Path:
+    """Where a run's checkpoints live (ignored by git)."""
+    return REPO / "runs" / profile / run.name
+
+
+def result_dir(profile: str, run: Run) -> Path:
+    """Where a run's committed results live."""
+    return REPO / "results" / profile / "runs" / run.name
+
+
+def eval_datasets(run: Run) -> list[str]:
+    """Its own test split first, then the other data set's (cross-data-set generalisation)."""
+    return [run.dataset] + [d for d in DATASETS if d != run.dataset]
+
+
+def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: bool = True) -> Path:
+    """Train (or resume) one run, evaluate it on every test set, copy its results into results/.
+
+    Args:
+        profile: training profile (see afunet.training.PROFILES).
+        name: run name, see `Run.parse`.
+        root: data root (default: afunet.data.resolve_root()).
+        cache_dir: tensor cache folder (default: the cache module's).
+        progress: show progress bars.
+    Returns:
+        The run's folder under results/.
+    """
+    from afunet.evaluation import evaluate
+    from afunet.training import make_config, train
+
+    run = Run.parse(name)
+    kwargs = {"skip_source": run.skip_source} if run.skip_source else {}
+    config = make_config(profile, model=run.model, dataset=run.dataset, seed=run.seed, model_kwargs=kwargs)
+    work, out = run_dir(profile, run), result_dir(profile, run)
+    train(config, work, root=root, cache_dir=cache_dir, progress=progress)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for dataset in eval_datasets(run):
+        evaluate(work / "best.pt", dataset, "test", tmp / "eval" / dataset, root=root, cache_dir=cache_dir)
+    for file in RESULT_FILES:
+        shutil.copy2(work / file, tmp / file)
+    # Replace the whole folder at once: a failure never leaves half a result behind.
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
+    return out
+
+
+def main(argv=None) -> int:
+    """`python -m afunet.pipeline list --profile cpu` prints the run names, one a line."""
+    parser = argparse.ArgumentParser(prog="python -m afunet.pipeline", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    lst = sub.add_parser("list", help="print the run names of a profile")
+    lst.add_argument("--profile", default="cpu", choices=sorted(SEEDS))
+    ex = sub.add_parser("run", help="train, evaluate and file one run")
+    ex.add_argument("name")
+    ex.add_argument("--profile", default="cpu", choices=sorted(SEEDS))
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        print("\n".join(r.name for r in plan(args.profile)))
+    else:
+        print(execute(args.profile, args.name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""Project hygiene: the conda and pip dependency lists agree, notebooks carry no outputs."""
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject_requirements() -> set[str]:
+    """Dependencies plus the notebook and test extras, as written in pyproject.toml."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    reqs = set(project["dependencies"]) | set(extras["notebooks"]) | set(extras["test"])
+    return {r for r in reqs if not r.startswith("afunet")}
+
+
+def _environment_pip_requirements() -> set[str]:
+    """The `pip:` list of environment.yml, read without a YAML dependency."""
+    reqs, in_pip = set(), False
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        stripped = line.strip()
+        if stripped == "- pip:":
+            in_pip = True
+        elif in_pip and stripped.startswith("- "):
+            reqs.add(stripped[2:].strip())
+    return {r for r in reqs if r != "-e ."}
+
+
+def test_environment_yml_matches_pyproject():
+    assert _environment_pip_requirements() == _pyproject_requirements()
+
+
+def test_torch_is_pinned():
+    # A loose torch requirement pulls a multi-GB CUDA build on a CPU machine.
+    assert any(r.startswith("torch==") for r in _pyproject_requirements())
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"{path.name}: strip outputs (pre-commit does it)"
+            assert cell.get("execution_count") is None, f"{path.name}: strip execution counts"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_first_code_cell_is_parameters(path):
+    nb = json.loads(path.read_text())
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    assert "parameters" in first["metadata"].get("tags", []), f"{path.name}: tag the first code cell"
