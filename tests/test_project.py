@@ -1,10 +1,10 @@
 """Project hygiene: the conda and pip dependency lists agree, notebooks carry no outputs."""
 
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,48 @@
+"""ResUNet (Zhang, Liu & Wang 2018): U-Net built from pre-activation residual units."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from afunet.models.base import SegmentationModel
+from afunet.models.blocks import ResidualUnit, stage_channels
+
+
+class ResUNet(SegmentationModel):
+    """ResUNet: "Road Extraction by Deep Residual U-Net", IEEE GRSL 2018.
+
+    Every stage is one pre-activation residual unit (`blocks.ResidualUnit`, BN-ReLU-conv x 2
+    with a projection shortcut); the encoder down-samples with stride-2 convolutions instead of
+    pooling; each decoder stage up-samples 2x (nearest, parameter-free as in the paper),
+    concatenates the encoder map and applies a residual unit; a 1x1 conv gives the logits.
+    The paper has three encoder units and a bridge (64-128-256, 512); to be comparable with the
+    U-Net family we use four encoder units and a bridge, width * (1, 2, 4, 8) and width * 16.
+
+    Args:
+        in_channels: input channels.
+        out_channels: logit channels.
+        width: channels of the first unit (64 in the paper).
+    """
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, width: int = 64):
+        super().__init__(in_channels, out_channels, width)
+        ch = stage_channels(width)
+        self.encoder = nn.ModuleList(
+            [ResidualUnit(in_channels, ch[0], first=True)]
+            + [ResidualUnit(ch[i - 1], ch[i], stride=2) for i in range(1, 4)]
+        )
+        self.bridge = ResidualUnit(ch[3], ch[4], stride=2)
+        # decoder[d] works at resolution 1/2^d.
+        self.decoder = nn.ModuleList(ResidualUnit(ch[d + 1] + ch[d], ch[d]) for d in range(4))
+        self.head = nn.Conv2d(ch[0], out_channels, 1)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for unit in self.encoder:
+            x = unit(x)
+            skips.append(x)
+        x = self.bridge(x)
+        for d in reversed(range(4)):
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = self.decoder[d](torch.cat([x, skips[d]], dim=1))
+        return self.head(x)

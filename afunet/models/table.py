@@ -1,0 +1,83 @@
+"""Markdown table of the models' parameters and forward GFLOPs.
+
+    python -m afunet.models.table --widths 64 16 --size 512
+
+Models are built on the "meta" device, so counting takes about a second even at width 64.
+"""
+
+import argparse
+import re
+from pathlib import Path
+
+import torch
+
+from afunet.models import create_model, list_models, summary
+
+NAMES = {
+    "unet": "U-Net",
+    "unetpp": "UNet++",
+    "resunet": "ResUNet",
+    "resunetpp": "ResUNet++",
+    "attention_unet": "Attention U-Net",
+    "afunet": "AF-UNet",
+}
+
+
+def count(name: str, width: int, size: int, in_channels: int = 3) -> dict:
+    """summary() of model `name` at `width` on a (1, in_channels, size, size) input."""
+    with torch.device("meta"):
+        model = create_model(name, in_channels=in_channels, width=width)
+    return summary(model, (1, in_channels, size, size))
+
+
+def markdown(widths: list[int], size: int) -> str:
+    """One row per model, a params (M) and a GFLOPs column per width.
+
+    GFLOPs are FlopCounterMode's (multiply-add = 2 FLOPs) for one forward pass at size x size.
+    """
+    head = ["Model"]
+    for w in widths:
+        head += [f"Params (M), width {w}", f"GFLOPs {size}x{size}, width {w}"]
+    rule = ["---"] + ["---:"] * (len(head) - 1)  # numbers right-aligned
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(rule) + "|"]
+    for name in list_models():
+        cells = [NAMES.get(name, name)]
+        for w in widths:
+            s = count(name, w, size)
+            cells += [f"{s['params'] / 1e6:.2f}", f"{s['gflops']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table (the README's model table is made with this)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", type=int, nargs="+", default=[64, 16],
+                        help="first-stage widths (default: 64 16)")
+    parser.add_argument("--size", type=int, default=512, help="square input side (default: 512)")
+    parser.add_argument("--readme", type=Path,
+                        help="also write the table between the model-table markers of this file")
+    args = parser.parse_args(argv)
+    table = markdown(args.widths, args.size)
+    print(table)
+    if args.readme:
+        update_readme(args.readme, table, f"python -m afunet.models.table --widths "
+                      f"{' '.join(map(str, args.widths))} --size {args.size}")
+
+
+def update_readme(path: Path, table: str, command: str) -> None:
+    """Replace what stands between `<!-- model-table:start -->` and `:end -->` in `path`."""
+    text = path.read_text()
+    block = (f"<!-- model-table:start -->\n{table}\n\nMade by `make model-table` "
+             f"(`{command}`); FLOPs from `torch.utils.flop_counter`, a multiply-add counting 2.\n"
+             "<!-- model-table:end -->")
+    new, n = re.subn(r"<!-- model-table:start -->.*?<!-- model-table:end -->", lambda _: block,
+                     text, flags=re.S)
+    if n != 1:
+        raise SystemExit(f"{path}: add the markers <!-- model-table:start --> and "
+                         "<!-- model-table:end --> where the table belongs")
+    path.write_text(new)
+
+
+if __name__ == "__main__":
+    main()
