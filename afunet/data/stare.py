@@ -1,0 +1,127 @@
+"""STARE: STructured Analysis of the Retina, the 20 vessel-labelled images (Hoover et al., 2000).
+
+A. Hoover, V. Kouznetsova, M. Goldbaum, "Locating blood vessels in retinal images by piecewise
+threshold probing of a matched filter response", IEEE TMI 19(3):203-210, 2000.
+
+Layout under the data root (the three official tar archives, unpacked):
+
+    STARE/stare-images/im0001.ppm.gz ...   colour PPM (P6), 700x605 (WxH)
+    STARE/labels-ah/im0001.ah.ppm.gz ...   Adam Hoover's labels (ground truth), P5 greyscale
+    STARE/labels-vk/im0001.vk.ppm.gz ...   Valentina Kouznetsova's labels (human baseline)
+
+Uncompressed `.ppm` files are accepted too (`afunet data import` stores them gzipped).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from afunet.data.io import make_sample, require_dir
+from afunet.errors import AfunetError
+
+NAME = "stare"
+FOLDER = "STARE"
+SHAPE = (605, 700)  # (H, W) of every image
+IDS = [
+    "im0001", "im0002", "im0003", "im0004", "im0005", "im0044", "im0077", "im0081", "im0082",
+    "im0139", "im0162", "im0163", "im0235", "im0236", "im0239", "im0240", "im0255", "im0291",
+    "im0319", "im0324",
+]  # fmt: skip
+PROTOCOLS = ("default", "kfold")
+DEFAULT_K = 4
+HOW_TO_GET = (
+    "Get it with: afunet data fetch stare (or download the archives and run: "
+    "afunet data import stare stare-images.tar labels-ah.tar labels-vk.tar)"
+)
+
+
+def files(sample_id: str) -> dict[str, str]:
+    """Paths, relative to root/STARE, of one id's image, `ah` label and `vk` label (gzipped)."""
+    return {
+        "image": f"stare-images/{sample_id}.ppm.gz",
+        "label": f"labels-ah/{sample_id}.ah.ppm.gz",
+        "label2": f"labels-vk/{sample_id}.vk.ppm.gz",
+    }
+
+
+def expected_files() -> list[str]:
+    """Every file this package uses, relative to root/STARE."""
+    return [p for i in IDS for p in files(i).values()]
+
+
+def split_ids(
+    split: str, protocol: str = "default", fold: int | None = None, k: int | None = None
+) -> list[str]:
+    """Ids of one split under a protocol (see `load`)."""
+    if protocol not in PROTOCOLS:
+        raise AfunetError(f"Unknown STARE protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}.")
+    if protocol == "default":
+        if fold is not None or k is not None:
+            raise AfunetError('STARE: fold and k apply only to protocol="kfold".')
+        return IDS[:10] if split == "train" else IDS[10:]
+    fold = 0 if fold is None else fold
+    k = DEFAULT_K if k is None else k
+    if not 2 <= k <= len(IDS) or not 0 <= fold < k:
+        raise AfunetError(
+            f"STARE kfold: need 2 <= k <= {len(IDS)} and 0 <= fold < k (got k={k}, fold={fold})."
+        )
+    test = set(np.array_split(np.array(IDS), k)[fold].tolist())
+    return [i for i in IDS if (i in test) == (split == "test")]
+
+
+def load(
+    split: str,
+    root: str | Path | None = None,
+    protocol: str = "default",
+    fold: int | None = None,
+    k: int | None = None,
+) -> list:
+    """Load STARE's 20 labelled images under one of two protocols.
+
+    Protocols:
+        "default": the first ten ids (im0001..im0139) train, the last ten (im0162..im0324) test,
+            as in DRIU (Maninis et al., 2016) and many later papers.
+        "kfold": ids in the order above are cut into k contiguous folds (np.array_split);
+            fold `fold` is the test split, the others train. Default k=4 (5 images per fold);
+            k=20 is leave-one-out (fold i tests IDS[i]).
+    Ground truth is Hoover's `labels-ah`; `label2` is Kouznetsova's `labels-vk` (human baseline)
+    for every image. STARE ships no FOV masks: `fov` comes from `afunet.data.fov.compute_fov`
+    (red > 35, opening, largest component, fill holes). Images are 605x700 (HxW).
+
+    Args:
+        split: "train" or "test".
+        root: data root holding STARE/; None means `afunet.data.resolve_root()`.
+        protocol: "default" or "kfold".
+        fold: test fold index for "kfold" (default 0).
+        k: number of folds for "kfold" (default 4; 20 = leave-one-out).
+
+    Returns:
+        list of Sample with ids like "im0001", in the order of IDS.
+
+    Raises:
+        DatasetMissingError: root/STARE is absent. DataError: a file is missing or unreadable.
+    """
+    from afunet.data import resolve_root
+
+    ids = split_ids(split, protocol, fold, k)
+    base = require_dir(resolve_root(root), FOLDER, HOW_TO_GET)
+    samples = []
+    for sample_id in ids:
+        f = {key: find(base, rel) for key, rel in files(sample_id).items()}
+        samples.append(make_sample(sample_id, f["image"], f["label"], None, f["label2"]))
+    return samples
+
+
+def find(base: Path, rel: str) -> Path:
+    """base/rel (`.ppm.gz`), or the uncompressed `.ppm` beside it when only that exists."""
+    path = base / rel
+    plain = path.with_suffix("")  # x.ppm.gz -> x.ppm
+    return plain if not path.is_file() and plain.is_file() else path
+
+
+def count_images(root: Path) -> int:
+    """How many of the 20 STARE images are present under root/STARE."""
+    base = Path(root) / FOLDER
+    return sum(find(base, files(i)["image"]).is_file() for i in IDS)
