@@ -257,3 +257,47 @@ def best_f1_threshold(prob_list, target_list, mask_list=None) -> tuple[float, fl
     best = int(np.argmax(f1))  # first maximum = highest threshold (scores descend)
     k = s.size - 1 - int(last[best])  # the threshold is the (last + 1)-th largest score
     return float(np.partition(s, k)[k]), float(f1[best])
+
+
+def pr_curve(
+    prob, target, mask=None, max_points: int = 512
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel-level precision-recall curve, thinned to at most ``max_points`` thresholds.
+
+    Same convention as ``sklearn.metrics.precision_recall_curve``: thresholds ascend,
+    ``precision[i]`` and ``recall[i]`` are those of ``prob >= thresholds[i]``, and one final
+    point (precision 1, recall 0) is appended. At every returned threshold the values equal
+    sklearn's. The thresholds kept are spread evenly along the curve's length in the
+    (recall, precision) plane, so a plot is smooth where the curve bends (a DRIVE image has
+    ~10^5 distinct scores, far more than a plot needs). The first and last thresholds are kept.
+
+    Args:
+        prob: scores (probabilities), numpy array or torch tensor of any shape.
+        target: bool ground truth of the same shape.
+        mask: optional bool field of view; only pixels inside it count.
+        max_points: most thresholds returned (>= 2).
+
+    Returns:
+        (precision, recall, thresholds) float arrays; precision and recall have one element
+        more than thresholds.
+    """
+    if max_points < 2:
+        raise ValueError(f"max_points must be >= 2, got {max_points}")
+    s, t = _flatten_masked(_to_numpy(prob), as_bool(target, "target"), mask)
+    fps, tps, _ = _clf_curve(s, t)
+    if tps.size == 0 or tps[-1] == 0:
+        raise ValueError("pr_curve: no vessel pixel inside the mask, recall is undefined")
+    # Distinct scores, descending: the k-th run of tied scores in _clf_curve has the k-th value.
+    thresholds = np.unique(s)[::-1].astype(np.float64)
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    if tps.size > max_points:
+        arc = np.r_[0.0, np.cumsum(np.hypot(np.diff(recall), np.diff(precision)))]
+        inner = np.searchsorted(arc, np.linspace(0.0, arc[-1], max_points - 2))
+        keep = np.unique(np.r_[0, np.minimum(inner, tps.size - 1), tps.size - 1])
+        precision, recall, thresholds = precision[keep], recall[keep], thresholds[keep]
+    return (
+        np.r_[precision[::-1], 1.0],
+        np.r_[recall[::-1], 0.0],
+        thresholds[::-1].copy(),
+    )

@@ -1,0 +1,46 @@
+"""Figures of the AF-UNet reproduction: pure functions of arrays / DataFrames returning Figures.
+
+Call ``set_style()`` once, draw, then ``save(fig, "figures/name")`` (PNG and PDF, atomic).
+
+* ``figure2`` / ``worst_region_figure``: the paper's qualitative Figure 2 with zoomed boxes
+  picked by ``choose_boxes`` (rule in ``BOX_RULE``); ``error_overlay`` colours TP / FP / FN.
+* ``pr_curves``: precision-recall curves with iso-F1 lines and operating points.
+* ``efficiency_plot``, ``metric_bars``: accuracy against cost; spread across seeds.
+* ``learning_curves``: loss and validation F1 per epoch.
+"""
+
+from afunet.plotting.boxes import BOX_RULE, choose_boxes, default_box_size
+from afunet.plotting.curves import learning_curves, pr_curves
+from afunet.plotting.figure2 import BOX_COLORS, figure2, worst_region_figure
+from afunet.plotting.overlays import OVERLAY_COLORS, OVERLAY_LEGEND, error_overlay
+from afunet.plotting.style import (
+    MODEL_COLORS,
+    MODEL_LABELS,
+    model_color,
+    model_label,
+    save,
+    set_style,
+)
+from afunet.plotting.summary import efficiency_plot, metric_bars
+
+__all__ = [
+    "BOX_COLORS",
+    "BOX_RULE",
+    "MODEL_COLORS",
+    "MODEL_LABELS",
+    "OVERLAY_COLORS",
+    "OVERLAY_LEGEND",
+    "choose_boxes",
+    "default_box_size",
+    "efficiency_plot",
+    "error_overlay",
+    "figure2",
+    "learning_curves",
+    "metric_bars",
+    "model_color",
+    "model_label",
+    "pr_curves",
+    "save",
+    "set_style",
+    "worst_region_figure",
+]

@@ -1,0 +1,305 @@
+"""Model-level summaries: accuracy against cost, and per-model spread across seeds."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import numpy as np
+import pandas as pd
+from matplotlib.transforms import Bbox
+
+from afunet.plotting.style import (
+    COLUMN_WIDTH,
+    MODEL_LABELS,
+    PAGE_WIDTH,
+    is_focus,
+    model_color,
+    model_label,
+)
+
+AXIS_LABELS = {
+    "gflops": "GFLOPs per image",
+    "flops": "FLOPs per image",
+    "params": "Parameters (millions)",
+    "latency_ms": "Latency (ms per image)",
+    "seconds": "Seconds",
+    "f1": "F1",
+    "jaccard": "Jaccard",
+    "recall": "Recall",
+    "precision": "Precision",
+    "accuracy": "Accuracy",
+    "specificity": "Specificity",
+    "auc_roc": "AUC-ROC",
+    "auc_pr": "AUC-PR",
+    "cldice": "clDice",
+    "thin_f1": "Thin-vessel F1",
+}
+# Label positions tried around each marker, as (direction x, direction y, extra distance in
+# points): beside, above / below, diagonal, then farther out with a leader line.
+LABEL_SPOTS = [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (1, 1, 0), (1, -1, 0), (-1, 1, 0)]
+LABEL_SPOTS += [(-1, -1, 0)] + [(ux, uy, 12) for ux in (1, -1) for uy in (1, -1)]
+LABEL_SPOTS += [(0, 1, 12), (0, -1, 12), (1, 0, 14), (-1, 0, 14)]
+
+
+def _axis_label(col: str) -> str:
+    """Readable axis label of a column."""
+    return AXIS_LABELS.get(col, col.replace("_", " "))
+
+
+def _model_order(names) -> list[str]:
+    """Models in the project's canonical order (``MODEL_LABELS``), unknown ones after."""
+    known = [m for m in MODEL_LABELS if m in set(names)]
+    return known + sorted(set(names) - set(known))
+
+
+def _scaled(values: pd.Series, col: str) -> pd.Series:
+    """Parameters in millions (raw counts make unreadable tick labels)."""
+    return values / 1e6 if col == "params" and values.max() > 1e4 else values
+
+
+def _aggregate(df: pd.DataFrame, label: str, y: str) -> pd.DataFrame:
+    """One row per model: means, with y's standard deviation as y_std when seeds repeat."""
+    if not df[label].duplicated().any():
+        return df.set_index(label)
+    numeric = df.select_dtypes("number").columns.drop(f"{y}_std", errors="ignore")
+    out = df.groupby(label, sort=False)[list(numeric)].mean()
+    out[f"{y}_std"] = df.groupby(label, sort=False)[y].std(ddof=1)
+    return out
+
+
+def _log_ticks(ax, values) -> None:
+    """Plain-number ticks (1, 2, 5, 20, ...) on a log x axis, even over a narrow range."""
+    lo, hi = ax.get_xlim()
+    k = np.arange(np.floor(np.log10(lo)) - 1, np.ceil(np.log10(hi)) + 1)
+    cands = np.unique(np.outer(10.0**k, (1, 1.5, 2, 3, 4, 5, 6, 8)).ravel())
+    cands = cands[(cands >= lo) & (cands <= hi)]
+    if len(cands) < 3:  # a narrow range (e.g. 12-20 ms): add intermediate steps
+        more = np.outer(10.0**k, (1.2, 2.5)).ravel()
+        cands = np.unique(np.r_[cands, more[(more >= lo) & (more <= hi)]])
+    for step in range(1, len(cands) + 1):  # the densest regular subset with at most 6 ticks
+        ticks = cands[::step]
+        if len(ticks) <= 6:
+            break
+    ax.xaxis.set_major_locator(mticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(mticker.NullLocator())
+
+
+def _overlap(a: Bbox, b: Bbox) -> float:
+    """Area (pixels^2) shared by two boxes."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(w, 0.0) * max(h, 0.0)
+
+
+def _obstacles(ax, xs, ys, areas, std) -> list[Bbox]:
+    """Display-space boxes of the markers and error bars that labels must not cover."""
+    to_px = ax.figure.dpi / 72.0
+    out = []
+    for x, y, area, sd in zip(xs, ys, areas, std, strict=True):
+        cx, cy = ax.transData.transform((x, y))
+        r = np.sqrt(area) / 2 * to_px
+        out.append(Bbox.from_extents(cx - r, cy - r, cx + r, cy + r))
+        if sd > 0:
+            _, top = ax.transData.transform((x, y + sd))
+            _, bottom = ax.transData.transform((x, y - sd))
+            out.append(Bbox.from_extents(cx - 3 * to_px, bottom, cx + 3 * to_px, top))
+    return out
+
+
+def _place_labels(ax, xs, ys, texts, colors, areas, obstacles) -> None:
+    """Annotate points where labels overlap least with labels, markers and error bars."""
+    renderer = ax.figure.canvas.get_renderer()
+    taken = list(obstacles)
+    for x, y, text, color, area in zip(xs, ys, texts, colors, areas, strict=True):
+        gap = np.sqrt(area) / 2 + 2  # marker radius in points, plus a small margin
+        best = None
+        for ux, uy, extra in LABEL_SPOTS:
+            ann = ax.annotate(
+                text,
+                (x, y),
+                xytext=(ux * (gap + extra), uy * (gap + extra)),
+                textcoords="offset points",
+                ha={1: "left", 0: "center", -1: "right"}[ux],
+                va={1: "bottom", 0: "center", -1: "top"}[uy],
+                fontsize=7,
+                color=color,
+                fontweight="bold" if text == model_label("afunet") else "normal",
+                # A far label gets a thin leader line so that it still points at its marker.
+                arrowprops={
+                    "arrowstyle": "-",
+                    "color": "0.6",
+                    "lw": 0.6,
+                    "shrinkA": 1,
+                    "shrinkB": gap - 1,
+                }
+                if extra
+                else None,
+            )
+            ann.set_in_layout(False)  # labels must not make constrained layout move the axes
+            box = ann.get_window_extent(renderer)
+            cost = sum(_overlap(box, b) for b in taken)
+            cost += box.width * box.height - _overlap(box, ax.bbox)  # outside the axes
+            cost += 1e-3 * extra  # among equally free spots, prefer the near ones
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, ann, box)
+            else:
+                ann.remove()
+            if cost == 0:
+                break
+        taken.append(best[2])
+
+
+def efficiency_plot(
+    df: pd.DataFrame,
+    x: str = "gflops",
+    y: str = "f1",
+    size: str | None = "params",
+    label: str = "model",
+    ax=None,
+    extra: tuple[str, ...] = ("params", "latency_ms"),
+):
+    """Accuracy against computational cost, one labelled marker per model.
+
+    Rows repeating a model (seeds) are averaged and their standard deviation of ``y`` drawn as
+    error bars; a ``{y}_std`` column is used as given otherwise. The x axis is logarithmic
+    (models differ by orders of magnitude in cost). When ``ax`` is None, one more panel is drawn
+    for each column of ``extra`` present in ``df`` (e.g. y against parameters, latency).
+
+    Args:
+        df: one row per model (or per model and seed) with columns ``label``, ``x``, ``y`` and
+            optionally ``size``, ``{y}_std`` and the ``extra`` columns.
+        x: cost column of the first panel.
+        y: accuracy column.
+        size: column setting marker area (None or absent: equal markers).
+        label: model key column (keys of ``MODEL_LABELS`` get their names and colours).
+        ax: axes to draw a single panel into (default: a new figure).
+        extra: further cost columns, each drawn in its own panel when present.
+
+    Returns:
+        the matplotlib Figure.
+    """
+    for col in (label, x, y):
+        if col not in df.columns:
+            raise ValueError(f"efficiency_plot: column {col!r} missing (have {list(df.columns)})")
+    agg = _aggregate(df, label, y)
+    agg = agg.loc[_model_order(agg.index)]
+    cols = [x] if ax is not None else [x, *[c for c in extra if c in agg.columns and c != x]]
+    if ax is None:
+        fig, axes = plt.subplots(
+            1,
+            len(cols),
+            figsize=(min(COLUMN_WIDTH * len(cols), PAGE_WIDTH), 2.6),
+            sharey=True,
+            squeeze=False,
+        )
+        axes = list(axes[0])
+    else:
+        fig, axes = ax.figure, [ax]
+    if size and size in agg.columns and agg[size].max() > 0:
+        areas = 25 + 175 * agg[size] / agg[size].max()
+    else:
+        areas = pd.Series(60.0, index=agg.index)
+    colors = [model_color(m) for m in agg.index]
+    std = agg[f"{y}_std"] if f"{y}_std" in agg.columns else None
+    for col, axis in zip(cols, axes, strict=True):
+        xs = _scaled(agg[col], col)
+        if std is not None:
+            axis.errorbar(
+                xs, agg[y], yerr=std, fmt="none", ecolor="0.55", elinewidth=0.9, capsize=2, zorder=2
+            )
+        edge = ["black" if is_focus(m) else "white" for m in agg.index]
+        axis.scatter(xs, agg[y], s=areas, c=colors, edgecolors=edge, linewidths=0.8, zorder=3)
+        axis.set_xscale("log")
+        axis.set_xlabel(_axis_label(col))
+        axis.margins(x=0.2, y=0.25)
+        _log_ticks(axis, xs)
+    axes[0].set_ylabel(_axis_label(y))
+    fig.canvas.draw()  # label placement needs the final axes limits and layout
+    for col, axis in zip(cols, axes, strict=True):
+        xs = _scaled(agg[col], col)
+        sd = std if std is not None else np.zeros(len(agg))
+        _place_labels(
+            axis,
+            xs,
+            agg[y],
+            [model_label(m) for m in agg.index],
+            colors,
+            areas,
+            _obstacles(axis, xs, agg[y], areas, np.nan_to_num(np.asarray(sd, float))),
+        )
+    if size and size in agg.columns and x != size:
+        axes[-1].text(
+            0.98,
+            0.02,
+            f"marker area ∝ {_axis_label(size).split(' (')[0].lower()}",
+            transform=axes[-1].transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=6.5,
+            color="0.4",
+        )
+    return fig
+
+
+def metric_bars(df: pd.DataFrame, metric: str = "f1", *, model: str = "model", ax=None):
+    """Per-model mean +- standard deviation of a metric across seeds, with each seed's value.
+
+    Drawn as a dot with an error bar rather than a filled bar: metrics of these models differ
+    in the second decimal, which a bar starting at zero would hide and a bar starting elsewhere
+    would exaggerate.
+
+    Args:
+        df: wide (columns ``model``, ``seed``, ``metric``) or long (columns ``model``, ``seed``,
+            ``metric`` holding names and ``value``) table.
+        metric: metric to show.
+        model: model key column.
+        ax: axes to draw into (default: a new column-width figure).
+
+    Returns:
+        the matplotlib Figure.
+    """
+    if metric not in df.columns and {"metric", "value"} <= set(df.columns):
+        df = df[df["metric"] == metric].rename(columns={"value": metric})
+    if metric not in df.columns or df.empty:
+        raise ValueError(f"metric_bars: no values of {metric!r} in columns {list(df.columns)}")
+    order = _model_order(df[model].unique())
+    fig, ax = (
+        (ax.figure, ax)
+        if ax is not None
+        else plt.subplots(figsize=(COLUMN_WIDTH, 0.28 * len(order) + 0.7))
+    )
+    rng = np.random.default_rng(0)  # fixed jitter: the figure is identical on every run
+    for i, name in enumerate(order):
+        values = df.loc[df[model] == name, metric].to_numpy(float)
+        color = model_color(name)
+        ax.scatter(
+            values,
+            i + rng.uniform(-0.12, 0.12, values.size),
+            s=10,
+            color=color,
+            alpha=0.55,
+            linewidths=0,
+            zorder=2,
+        )
+        sd = values.std(ddof=1) if values.size > 1 else 0.0
+        ax.errorbar(
+            values.mean(),
+            i,
+            xerr=sd,
+            fmt="o",
+            color=color,
+            ms=6 if is_focus(name) else 5,
+            mec="black" if is_focus(name) else "white",
+            capsize=3,
+            lw=1.4,
+            zorder=3,
+        )
+    ax.set_yticks(range(len(order)), [model_label(m) for m in order])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{_axis_label(metric)} (mean ± s.d. over seeds)")
+    ax.grid(axis="y", visible=False)
+    ax.xaxis.set_major_locator(mticker.MaxNLocator(5))  # metric ticks like 0.805 are wide
+    return fig

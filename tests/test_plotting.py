@@ -1,0 +1,236 @@
+"""Plotting: box choice on planted errors, overlay colours, figures render and save, pr_curve."""
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+
+from afunet import plotting
+from afunet.data.synthetic import generate
+from afunet.metrics import pr_curve
+from afunet.plotting.boxes import branch_points, window_grid, window_sums
+from afunet.topology import thin_vessel_mask
+
+# Off-screen drawing whatever MPLBACKEND says (switching is allowed before any figure exists).
+matplotlib.use("Agg")
+
+SIZE = 21  # default_box_size of a 128 x 128 image
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Free every figure a test made (matplotlib keeps them alive otherwise)."""
+    yield
+    plt.close("all")
+
+
+def _square(shape, centre, half) -> np.ndarray:
+    """Bool square of side 2 * half + 1 around centre (y, x), clipped to the image."""
+    m = np.zeros(shape, bool)
+    y, x = centre
+    m[max(0, y - half) : y + half + 1, max(0, x - half) : x + half + 1] = True
+    return m
+
+
+def _best_window(values, fov, away=(), min_dist=2 * SIZE) -> tuple[int, int]:
+    """Centre of the window with the largest sum of values, inside the FOV, far from ``away``."""
+    ys, xs = window_grid(values.shape, SIZE, 1)
+    sums = window_sums(values.astype(float), SIZE, ys, xs)
+    sums[window_sums(fov.astype(float), SIZE, ys, xs) < SIZE * SIZE] = -1  # fully in the FOV
+    for cy, cx in away:
+        yy, xx = np.meshgrid(ys + SIZE // 2, xs + SIZE // 2, indexing="ij")
+        sums[np.maximum(abs(yy - cy), abs(xx - cx)) < min_dist] = -1
+    i, j = np.unravel_index(np.argmax(sums), sums.shape)
+    return int(ys[i]) + SIZE // 2, int(xs[j]) + SIZE // 2
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """A synthetic sample and four 'models' with errors planted in three separate places.
+
+    red: U-Net and ResUNet paint a square of background as vessel around the densest cluster
+    of branch points; green: U-Net and ResUNet++ miss the thin vessels where they are densest;
+    worst: only AF-UNet paints a small false-positive square on vessel-free background.
+    """
+    s = generate(2, size=(128, 128))[0]
+    target, fov = s.label, s.fov
+    red_c = _best_window(branch_points(target), fov)
+    thin = thin_vessel_mask(target)
+    green_c = _best_window(thin, fov, away=[red_c])
+    # Vessel-free spot for AF-UNet's errors: few vessels, so the red rule (branch points) and
+    # the green rule (thin vessels) ignore it.
+    worst_c = _best_window(fov & ~target, fov, away=[red_c, green_c], min_dist=SIZE + 6)
+    red_fp = _square(target.shape, red_c, 12) & fov & ~target
+    green_fn = _square(target.shape, green_c, 9) & thin
+    worst_fp = _square(target.shape, worst_c, 4) & fov & ~target
+    preds = {
+        "unet": (target | red_fp) & ~green_fn,
+        "resunet": target | red_fp,
+        "resunetpp": target & ~green_fn,
+        "afunet": target | worst_fp,
+    }
+    return {"sample": s, "preds": preds, "red": red_c, "green": green_c, "worst": worst_c}
+
+
+def _contains(box, point) -> bool:
+    y0, x0, h, w = box
+    return y0 <= point[0] < y0 + h and x0 <= point[1] < x0 + w
+
+
+def _overlap(a, b) -> bool:
+    return not (
+        a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0] or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1]
+    )
+
+
+def test_choose_boxes_lands_on_planted_errors(planted):
+    s = planted["sample"]
+    boxes = plotting.choose_boxes(planted["preds"], s.label, s.fov)
+    assert set(boxes) == {"red", "green", "worst"}
+    assert all(len(boxes[k]) == 1 for k in boxes)
+    assert _contains(boxes["green"][0], planted["green"]), (boxes, planted["green"])
+    assert _contains(boxes["worst"][0], planted["worst"]), (boxes, planted["worst"])
+    assert _contains(boxes["red"][0], planted["red"]), (boxes, planted["red"])
+
+
+def test_choose_boxes_inside_disjoint_deterministic(planted):
+    s = planted["sample"]
+    h, w = s.label.shape
+    kw = {"n_red": 2, "n_green": 3, "n_worst": 2}
+    boxes = plotting.choose_boxes(planted["preds"], s.label, s.fov, **kw)
+    again = plotting.choose_boxes(planted["preds"], s.label, s.fov, **kw)
+    assert boxes == again
+    shown = boxes["red"] + boxes["green"]
+    for y0, x0, bh, bw in shown + boxes["worst"]:
+        assert (bh, bw) == (SIZE, SIZE)
+        assert 0 <= y0 and 0 <= x0 and y0 + bh <= h and x0 + bw <= w
+        assert all(isinstance(v, int) for v in (y0, x0, bh, bw))
+    assert len(boxes["red"]) == 2
+    # Turns (red 1, green 1, red 2, ...) keep the runner-up red box off the planted thin vessels.
+    assert _contains(boxes["green"][0], planted["green"]), (boxes, planted["green"])
+    for group in (shown, boxes["worst"]):  # worst boxes only avoid each other
+        for i, a in enumerate(group):
+            assert not any(_overlap(a, b) for b in group[i + 1 :]), group
+
+
+def test_choose_boxes_edge_cases(planted):
+    s = planted["sample"]
+    same = {"unet": s.label, "afunet": s.label}
+    boxes = plotting.choose_boxes(same, s.label, s.fov)
+    assert boxes == {"red": [], "green": [], "worst": []}  # no disagreement, no error: no box
+    with pytest.raises(ValueError, match="focus model"):
+        plotting.choose_boxes({"unet": s.label}, s.label, s.fov)
+    with pytest.raises(ValueError, match="exceeds"):
+        plotting.choose_boxes(planted["preds"], s.label, s.fov, size=200)
+    assert "thin" in plotting.BOX_RULE and "branch points" in plotting.BOX_RULE
+
+
+def test_error_overlay_colours_planted_pixels():
+    s = generate(1, size=(64, 64))[0]
+    target, fov = s.label, s.fov
+    pred = target.copy()
+    fp = tuple(np.argwhere(fov & ~target)[0])
+    fn = tuple(np.argwhere(target)[0])
+    tp = tuple(np.argwhere(target)[-1])
+    outside = tuple(np.argwhere(~fov)[0])
+    pred[fp], pred[fn], pred[outside] = True, False, True
+    rgb = plotting.error_overlay(s.image, pred, target, fov)
+    assert rgb.shape == (64, 64, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    for pixel, key in ((fp, "fp"), (fn, "fn"), (tp, "tp")):
+        assert np.allclose(rgb[pixel], to_rgb(plotting.OVERLAY_COLORS[key])), key
+    assert not np.allclose(rgb[outside], to_rgb(plotting.OVERLAY_COLORS["fp"]))  # not evaluated
+    assert len(plotting.OVERLAY_LEGEND) == 3
+
+
+def _is_png(path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figures_render_and_save(planted, tmp_path):
+    plotting.set_style()
+    s, preds = planted["sample"], planted["preds"]
+    boxes = plotting.choose_boxes(preds, s.label, s.fov, n_green=2)
+    figs = {
+        "figure2": plotting.figure2(s.image, s.label, preds, boxes, title="synthetic"),
+        "figure2_overlay": plotting.figure2(s.image, s.label, preds, boxes, overlay=True),
+        "worst": plotting.worst_region_figure(s.image, s.label, preds, boxes["worst"][0]),
+    }
+    rng = np.random.default_rng(0)
+    curves = {}
+    for name in preds:
+        prob = np.clip(s.label * 0.6 + rng.random(s.label.shape) * 0.5, 0, 1)
+        curves[name] = pr_curve(prob, s.label, s.fov, max_points=64)[:2]
+    points = {name: (0.8, 0.85) for name in preds}
+    figs["pr"] = plotting.pr_curves(curves, points=points, observer=(0.77, 0.81), lo=0.5)
+    df = pd.DataFrame(
+        {
+            "model": [m for m in plotting.MODEL_LABELS for _ in range(2)],
+            "seed": [0, 1] * 6,
+            "gflops": np.repeat([55.0, 139.0, 80.0, 70.0, 67.0, 60.0], 2),
+            "params": np.repeat([31e6, 36e6, 13e6, 14e6, 35e6, 33e6], 2),
+            "latency_ms": np.repeat([12.0, 20.0, 14.0, 16.0, 15.0, 13.0], 2),
+            "f1": 0.8 + rng.random(12) * 0.02,
+        }
+    )
+    figs["efficiency"] = plotting.efficiency_plot(df)
+    figs["bars"] = plotting.metric_bars(df, "f1")
+    epochs = np.arange(1, 11)
+    log = pd.DataFrame(
+        {
+            "epoch": epochs,
+            "train_loss": 1 / epochs,
+            "val_loss": 1 / epochs + (epochs - 6) ** 2 / 100,
+            "val_f1": 0.8 - 1 / epochs / 10,
+            "seconds": 1.0,
+        }
+    )
+    figs["learning"] = plotting.learning_curves(log)
+    for name, fig in figs.items():
+        assert isinstance(fig, Figure), name
+    png, pdf = plotting.save(figs["figure2"], tmp_path / "nested" / "figure2")
+    assert png.name == "figure2.png" and _is_png(png) and png.stat().st_size > 1000
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+    for name in ("pr", "efficiency", "learning"):
+        assert all(p.stat().st_size > 0 for p in plotting.save(figs[name], tmp_path / name))
+    assert not list(tmp_path.rglob("*.tmp"))  # the temporary files were renamed
+
+
+def test_learning_curves_refuses_a_wrong_log():
+    with pytest.raises(ValueError, match="val_loss"):
+        plotting.learning_curves(pd.DataFrame({"epoch": [1], "train_loss": [1.0]}))
+
+
+def test_model_colours_are_distinct_and_complete():
+    assert set(plotting.MODEL_COLORS) == set(plotting.MODEL_LABELS)
+    assert len(set(plotting.MODEL_COLORS.values())) == len(plotting.MODEL_COLORS)
+    assert plotting.MODEL_LABELS["afunet"] == "AF-UNet"
+
+
+@pytest.mark.parametrize("max_points", [100000, 37, 2])
+def test_pr_curve_matches_sklearn(max_points):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(1)
+    target = rng.random((60, 70)) < 0.15
+    prob = np.round(rng.random((60, 70)) * 0.7 + target * 0.3, 3).astype(np.float32)  # ties
+    mask = rng.random((60, 70)) < 0.85
+    precision, recall, thresholds = pr_curve(prob, target, mask, max_points=max_points)
+    ref_p, ref_r, ref_t = sklearn_metrics.precision_recall_curve(target[mask], prob[mask])
+    assert len(thresholds) <= max_points and len(precision) == len(recall) == len(thresholds) + 1
+    assert np.all(np.diff(thresholds) > 0)
+    idx = np.searchsorted(ref_t, thresholds)
+    np.testing.assert_allclose(ref_t[idx], thresholds)
+    np.testing.assert_allclose(precision[:-1], ref_p[idx])
+    np.testing.assert_allclose(recall[:-1], ref_r[idx])
+    assert (precision[-1], recall[-1]) == (1.0, 0.0)
+    assert thresholds[0] == ref_t[0] and thresholds[-1] == ref_t[-1]  # both ends kept
+    if max_points >= len(ref_t):
+        np.testing.assert_allclose(precision, ref_p)
+        np.testing.assert_allclose(recall, ref_r)
+
+
+def test_pr_curve_refuses_no_vessels():
+    with pytest.raises(ValueError, match="no vessel"):
+        pr_curve(np.random.default_rng(0).random((8, 8)), np.zeros((8, 8), bool))
