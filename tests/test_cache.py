@@ -147,6 +147,16 @@ def test_resize_keeps_binary_labels_and_second_observer(tmp_path, fake_root):
     assert cache_path("fake", "test", tmp_path, size=32, second=True).is_file()
 
 
+def test_resized_setting_derives_from_native_cache_without_source(tmp_path, fake_root):
+    # A GPU machine gets only native caches; a 32 x 32 setting must equal one built from source.
+    built = load_tensors("fake", "test", fake_root, tmp_path / "a", size=32, second=True)
+    load_tensors("fake", "test", fake_root, tmp_path / "b", second=True)  # native only
+    derived = load_tensors("fake", "test", tmp_path / "nowhere", tmp_path / "b", size=32, second=True)
+    for key in ("images", "labels", "fovs", "label2"):
+        assert torch.equal(built[key], derived[key]), key
+    assert derived["ids"] == built["ids"]
+
+
 def test_mixed_sizes_need_a_size(tmp_path, fake_root):
     with pytest.raises(DataError, match="different sizes"):
         load_tensors("fake", "train", fake_root, tmp_path, ragged=True)

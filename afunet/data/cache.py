@@ -154,7 +154,10 @@ def load_tensors(
             return data
         log.info("cache %s is stale or damaged: rebuilding", path)
 
-    data = _build(name, split, root, size, green, clahe, dataset_kw)
+    if source is None and size is not None:
+        data = _derive_resized(name, split, cache_dir, size, green, clahe, dataset_kw)
+    else:
+        data = _build(name, split, root, size, green, clahe, dataset_kw)
     data["meta"] = {**settings, "source": source, "code": code, "n": len(data["ids"])}
     tensors = {
         k: _pack(data[k]) for k in ("images", "labels", "fovs", "label2") if data[k] is not None
@@ -192,6 +195,24 @@ def build_all(
                 paths.append(cache_path(name, split, cache_dir, size=size, **kw))
                 log.info("cached %s", paths[-1])
     return paths
+
+
+def _derive_resized(name, split, cache_dir, size, green, clahe, dataset_kw) -> dict:
+    """A resized setting made from the native-size cache file, for a machine without the source.
+
+    The native file holds the exact decoded pixels, so with green and clahe off the result
+    equals what `_build` makes from the source; this is what lets a GPU machine receive only
+    the native caches (40 MB for DRIVE and STARE) and train at 512 x 512.
+    """
+    native = load_tensors(name, split, None, cache_dir, green=green, clahe=clahe, options=dataset_kw)
+    images, labels, fovs = resize(native["images"], native["labels"], native["fovs"], size)
+    return {
+        "images": images.contiguous(),
+        "labels": labels,
+        "fovs": fovs,
+        "label2": resize_mask(native["label2"], size),
+        "ids": native["ids"],
+    }
 
 
 def _build(name, split, root, size, green, clahe, dataset_kw) -> dict:

@@ -1,0 +1,165 @@
+"""Speed of each model on the current device: training throughput, inference latency, FLOP/s.
+
+    afunet bench --models all --width 16 --size 512 --out results/bench/bench_w16_512_cpu.csv
+    afunet bench --models unet --width 16 --size 584x565 --precision fp32 bf16 --channels-last false true
+
+What is timed:
+* training step = forward, Dice + BCE loss, backward and Adam step on a random batch (data
+  loading and augmentation excluded), after ``warmup`` untimed steps;
+* inference = one image, eval mode, no gradients, after ``warmup`` untimed runs; median.
+FLOPs are forward FLOPs from afunet.models.summary (torch's FlopCounterMode: convolutions and
+matrix products, one multiply-add = 2 FLOPs). A training step is counted as 3x the forward FLOPs
+(the backward pass computes gradients for both inputs and weights, about twice the forward),
+so achieved training FLOP/s = 3 x forward FLOPs per image x images/s.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from afunet.device import (
+    autocast,
+    device_name,
+    resolve_channels_last,
+    resolve_device,
+    resolve_precision,
+    synchronize,
+)
+from afunet.losses import DiceBCELoss
+from afunet.models import ModelError, create_model, list_models, summary
+
+FIELDS = ("model", "width", "height", "input_width", "batch_size", "params", "gflops_forward",
+          "train_images_per_s", "train_step_ms", "train_gflop_per_s", "infer_ms",
+          "infer_gflop_per_s", "device", "device_name", "precision", "channels_last", "threads",
+          "torch", "date")
+
+
+def bench(
+    models: list[str] | None = None,
+    width: int = 16,
+    size: int | tuple[int, int] = 512,
+    *,
+    batch_size: int = 2,
+    steps: int = 5,
+    warmup: int = 2,
+    device: str = "auto",
+    precisions: tuple[str, ...] = ("auto",),
+    channels_last: tuple[str | bool, ...] = ("auto",),
+    out: str | Path | None = None,
+    verbose: bool = True,
+) -> list[dict]:
+    """Time every model (x precision x memory format) and optionally write a CSV.
+
+    Args:
+        models: names (None or ["all"] = every model).
+        width: channels of the first stage.
+        size: input size, int (square) or (height, width).
+        batch_size: training batch.
+        steps: timed training steps and inference runs per model.
+        warmup: untimed steps before timing (allocator, kernel selection, caches).
+        device: "auto" or a torch device.
+        precisions: each of "auto", "bf16", "fp32" to time.
+        channels_last: each of "auto", True, False to time.
+        out: CSV path to write (folders created); None = no file.
+        verbose: print a table as rows come in.
+
+    Returns:
+        one dict per (model, precision, channels_last) with the keys of FIELDS.
+    """
+    names = list_models() if not models or models == ["all"] else list(models)
+    unknown = [n for n in names if n not in list_models()]
+    if unknown:
+        raise ModelError(f"unknown model(s) {', '.join(unknown)}; choose from: all, "
+                         f"{', '.join(list_models())}")
+    height, width_px = (size, size) if isinstance(size, int) else size
+    dev = resolve_device(device)
+    rows = []
+    if verbose:
+        print(f"{'model':<15} {'prec':<5} {'NHWC':<5} {'params':>10} {'GFLOP':>8} "
+              f"{'train img/s':>11} {'GFLOP/s':>8} {'infer ms':>9} {'GFLOP/s':>8}", flush=True)
+    for name, prec, cl in itertools.product(names, precisions, channels_last):
+        row = bench_one(name, width, (height, width_px), batch_size, steps, warmup, dev,
+                        resolve_precision(prec, dev), resolve_channels_last(cl, dev))
+        rows.append(row)
+        if verbose:
+            print(f"{name:<15} {row['precision']:<5} {str(row['channels_last']):<5} "
+                  f"{row['params']:>10,} {row['gflops_forward']:>8.2f} "
+                  f"{row['train_images_per_s']:>11.3f} {row['train_gflop_per_s']:>8.1f} "
+                  f"{row['infer_ms']:>9.1f} {row['infer_gflop_per_s']:>8.1f}", flush=True)
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+    return rows
+
+
+def bench_one(name, width, size, batch_size, steps, warmup, device, precision, channels_last):
+    """Time one model in one setting; see the module docstring for what is counted."""
+    with torch.device("meta"):  # FLOPs without computing anything
+        counted = summary(create_model(name, width=width), (1, 3, *size))
+    torch.manual_seed(0)
+    model = create_model(name, width=width).to(device)
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    loss_fn = DiceBCELoss()
+    x = torch.randn(batch_size, 3, *size, device=device).contiguous(memory_format=memory)
+    y = torch.rand(batch_size, 1, *size, device=device) > 0.9
+
+    def train_step():
+        with autocast(device, precision):
+            logits = model(x)
+        heads = [logits] if torch.is_tensor(logits) else logits  # UNet++ deep supervision
+        loss = sum(loss_fn(head, y) for head in heads) / len(heads)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    train_s = _time(train_step, steps, warmup, device)
+    model.eval()
+    one = x[:1]
+
+    @torch.no_grad()
+    def infer():
+        with autocast(device, precision):
+            model(one)
+
+    infer_s = _time(infer, steps, warmup, device)
+    fwd = counted["flops"]
+    images_per_s = batch_size / train_s
+    return dict(
+        model=name, width=width, height=size[0], input_width=size[1], batch_size=batch_size,
+        params=counted["params"], gflops_forward=fwd / 1e9,
+        train_images_per_s=images_per_s, train_step_ms=1e3 * train_s,
+        train_gflop_per_s=3 * fwd * images_per_s / 1e9,
+        infer_ms=1e3 * infer_s, infer_gflop_per_s=fwd / infer_s / 1e9,
+        device=str(device), device_name=device_name(device), precision=precision,
+        channels_last=channels_last, threads=torch.get_num_threads(),
+        torch=str(torch.__version__),
+        date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def _time(fn, steps: int, warmup: int, device) -> float:
+    """Median seconds of ``fn`` over ``steps`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

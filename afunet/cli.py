@@ -1,0 +1,231 @@
+"""The `afunet` command: data, train, evaluate, predict, bench.
+
+Errors a user can fix (afunet.errors.AfunetError) print as one line, ``afunet: error: ...``,
+with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import afunet
+from afunet.errors import AfunetError
+
+FORMAT = argparse.RawDescriptionHelpFormatter
+
+TRAIN_EPILOG = """\
+examples:
+  afunet train --profile smoke                       # seconds, synthetic data
+  afunet train --profile cpu --model afunet --dataset drive --seed 0
+  afunet train --profile cpu --model unet --set crop=256 --set lr=5e-4
+  afunet train --profile paper --model afunet --out runs/paper/drive-afunet-s0   # on a GPU
+
+The run folder gets config.json, log.csv, last.pt, best.pt and summary.json. Running the same
+command again resumes an interrupted run, and does nothing for a finished one."""
+
+EVALUATE_EPILOG = """\
+examples:
+  afunet evaluate --checkpoint runs/cpu/drive-afunet-s0
+  afunet evaluate --checkpoint runs/cpu/drive-afunet-s0/best.pt --dataset stare --tta
+
+Writes metrics.csv (per image), metrics.json (pooled) and probs/<id>.png. Scores are reported
+at a fixed 0.5 threshold and at the threshold that maximises F1 on the run's validation
+images (chosen before looking at the test set)."""
+
+PREDICT_EPILOG = """\
+examples:
+  afunet predict eye1.jpg eye2.png --checkpoint runs/cpu/drive-afunet-s0 --out predictions/
+
+For each image writes <stem>_prob.png, <stem>_mask.png and <stem>_overlay.png. Files that
+cannot be read are reported and skipped; exit status 1 if any was skipped."""
+
+BENCH_EPILOG = """\
+examples:
+  afunet bench --models all --width 16 --size 512 --out results/bench/bench_w16_512_cpu.csv
+  afunet bench --models unet --width 16 --size 584x565 --precision fp32 bf16 --channels-last false true"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="afunet",
+        description="AF-UNet (Asymmetric Fusion UNet) retinal vessel segmentation: get the data, "
+        "train, evaluate, segment your own images, time the models.",
+        epilog="Run 'afunet COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"afunet {afunet.__version__}")
+    parser.add_argument("--data-dir", metavar="DIR", default=None,
+                        help="data root (default: $AFUNET_DATA, else <repo>/data)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    from afunet.data.cli import add_parser as add_data_parser
+
+    add_data_parser(sub)
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: an unset sub-command option must not overwrite a top-level --data-dir.
+    common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                        help="data root (default: $AFUNET_DATA, else <repo>/data)")
+    common.add_argument("--cache-dir", metavar="DIR", default=None,
+                        help="tensor cache (default: $AFUNET_CACHE, else <repo>/.cache)")
+
+    p = sub.add_parser("train", parents=[common], help="train a model (resumable)",
+                       description="Train one model with Adam at a fixed learning rate on "
+                       "Dice + BCE, stopping early on the validation loss (paper, section 3.3).",
+                       epilog=TRAIN_EPILOG, formatter_class=FORMAT)
+    p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"],
+                   help="settings preset (default: cpu); see afunet/training/profiles.py")
+    p.add_argument("--model", help="afunet, unet, unetpp, resunet, resunetpp, attention_unet")
+    p.add_argument("--dataset", help="drive, stare, chase_db1 or synthetic")
+    p.add_argument("--seed", type=int, help="initialisation, data order and augmentation")
+    p.add_argument("--width", type=int, help="channels of the first stage (paper: 64)")
+    p.add_argument("--epochs", type=int, help="maximum number of epochs")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any TrainConfig field, value as JSON or text (repeatable), "
+                   "e.g. --set lr=5e-4 --set crop=256")
+    p.add_argument("--out", metavar="DIR",
+                   help="run folder (default: runs/<profile>/<dataset>-<model>-s<seed>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", parents=[common], help="score a checkpoint on a test set",
+                       description="Evaluate a trained checkpoint on whole images at native "
+                       "size: per-image and pooled metrics inside the field of view.",
+                       epilog=EVALUATE_EPILOG, formatter_class=FORMAT)
+    p.add_argument("--checkpoint", required=True, metavar="PATH",
+                   help="checkpoint file or run folder (uses its best.pt)")
+    p.add_argument("--dataset", help="data set to test on (default: the training set)")
+    p.add_argument("--split", default="test", choices=["test", "train"], help="default: test")
+    p.add_argument("--out", metavar="DIR", help="default: <run>/eval/<dataset>-<split>")
+    p.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")
+    p.add_argument("--no-probs", action="store_true", help="do not save probability maps")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("predict", help="segment your own fundus photographs",
+                       description="Segment the vessels of fundus photographs (PNG, JPEG, "
+                       "TIFF, PPM; any size) with a trained checkpoint.",
+                       epilog=PREDICT_EPILOG, formatter_class=FORMAT)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--checkpoint", required=True, metavar="PATH",
+                   help="checkpoint file or run folder (uses its best.pt)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--threshold", type=float, default=0.5, help="vessel if prob >= this (0.5)")
+    p.add_argument("--tta", action="store_true", help="average over flips")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("bench", help="time the models on this machine",
+                       description="Training throughput, inference latency, parameters, FLOPs "
+                       "and achieved FLOP/s of each model on the current device.",
+                       epilog=BENCH_EPILOG, formatter_class=FORMAT)
+    p.add_argument("--models", nargs="+", default=["all"], help="model names or 'all'")
+    p.add_argument("--width", type=int, default=16, help="channels of the first stage (16)")
+    p.add_argument("--size", default="512", help="input size: 512 or HxW, e.g. 584x565")
+    p.add_argument("--batch-size", type=int, default=2, help="training batch (2)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per model (5)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps (2)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
+    p.add_argument("--precision", nargs="+", default=["auto"], choices=["auto", "bf16", "fp32"])
+    p.add_argument("--channels-last", nargs="+", default=["auto"],
+                   choices=["auto", "true", "false"], help="NHWC memory format")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--out", metavar="CSV", help="write the table as CSV")
+    p.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `afunet` command (and `python -m afunet`)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AfunetError as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message holds
+        print(f"afunet: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("afunet: interrupted (a training run resumes when the command is run again)",
+              file=sys.stderr)
+        return 130
+
+
+def _train(args) -> int:
+    from afunet.training import make_config, parse_overrides, train
+
+    overrides = {k: v for k, v in (("model", args.model), ("dataset", args.dataset),
+                                   ("seed", args.seed), ("width", args.width),
+                                   ("epochs", args.epochs)) if v is not None}
+    overrides.update(parse_overrides(args.set))
+    config = make_config(args.profile, **overrides)
+    out = Path(args.out or f"runs/{args.profile}/{config.dataset}-{config.model}-s{config.seed}")
+    summary = train(config, out, root=args.data_dir, cache_dir=args.cache_dir,
+                    progress=not args.no_progress)
+    print(f"{out}: best epoch {summary['best_epoch']} of {summary['epochs_run']}, "
+          f"val loss {summary['best_val_loss']:.4f}, val F1 {summary['best_val_f1']:.4f}, "
+          f"{summary['train_seconds']:.0f} s on {summary['device_name']} "
+          f"({summary['precision']})")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from afunet.evaluation import evaluate
+    from afunet.inference import load_with_metadata
+
+    dataset = args.dataset
+    if dataset is None:
+        dataset = load_with_metadata(args.checkpoint, "cpu")[1].dataset
+    report = evaluate(args.checkpoint, dataset, args.split, args.out, root=args.data_dir,
+                      cache_dir=args.cache_dir, tta=args.tta, save_probs=not args.no_probs,
+                      device=args.device, progress=True)
+    for rule in ("fixed", "val"):
+        r = report[rule]
+        p = r["pooled"]
+        print(f"{dataset} {args.split} @ {rule} threshold {r['threshold']:.3f}: "
+              f"F1 {p['f1']:.4f} Jaccard {p['jaccard']:.4f} recall {p['recall']:.4f} "
+              f"precision {p['precision']:.4f} accuracy {p['accuracy']:.4f}")
+    print(f"AUC-ROC {report['auc_roc']:.4f}  AUC-PR {report['auc_pr']:.4f}")
+    if report["observer2"]:
+        p = report["observer2"]["pooled"]
+        print(f"second observer: F1 {p['f1']:.4f} accuracy {p['accuracy']:.4f}")
+    return 0
+
+
+def _predict(args) -> int:
+    from afunet.inference import predict_files
+
+    results = predict_files(args.images, args.checkpoint, args.out, args.threshold,
+                            device=args.device, tta=args.tta)
+    for r in results:
+        if r["ok"]:
+            print(f"{r['path']}: {r['height']}x{r['width']}, vessels "
+                  f"{100 * r['vessel_fraction']:.1f}% of the FOV -> {r['mask']}")
+        else:
+            print(f"afunet: error: {' '.join(r['error'].split())}", file=sys.stderr)
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+def _bench(args) -> int:
+    import torch
+
+    from afunet.bench import bench
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        size = tuple(int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise AfunetError(f"--size must be like 512 or 584x565, got {args.size!r}") from None
+    size = size[0] if len(size) == 1 else size
+    layouts = [{"true": True, "false": False}.get(v, v) for v in args.channels_last]
+    bench(args.models, args.width, size, batch_size=args.batch_size, steps=args.steps,
+          warmup=args.warmup, device=args.device, precisions=tuple(args.precision),
+          channels_last=tuple(layouts), out=args.out)
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""Where a run computes and how fast: device choice, bf16 autocast, channels_last, hardware facts.
+
+"auto" settings resolve to what was fastest when measured, per device type:
+
+CPU, measured on the development machine (2 cores of an AMD EPYC, Zen 3, AVX2, no AVX512-BF16
+or AMX; torch 2.13.0; other jobs shared the cores, so single numbers vary by about 20 %): one
+training step (forward, Dice + BCE, backward, Adam) of a width-16 U-Net on a batch of two
+584 x 565 images, median of 8-10 interleaved steps (bf16: single steps):
+
+    fp32                            3.0-3.2 s / step
+    fp32 + channels_last            3.1 s / step (faster in one series, slower in another)
+    bf16 autocast                   47-70 s / step (no native bf16: emulated, ~20x slower)
+    bf16 autocast + channels_last   84 s / step
+
+so on the CPU "auto" means fp32 and contiguous (NCHW) memory. A CPU with native bf16 (AMX,
+AVX512-BF16) may differ: time it with ``afunet bench --precision fp32 bf16``.
+
+CUDA, measured on an NVIDIA H200 (torch 2.11, ``afunet bench --width 64 --size 512
+--batch-size 4``): bf16 autocast with channels_last trained every model fastest, 1.8-2.7x the
+images/s of fp32 NCHW (AF-UNet: 76 -> 188 images/s; bf16 alone 98, fp32 + channels_last 115),
+because cuDNN's bf16 tensor-core convolutions want NHWC. So on CUDA "auto" means bf16 (where
+the GPU supports it) and channels_last. MPS: fp32, contiguous (not measured).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """The device to run on: "auto" picks CUDA, then Apple MPS, then the CPU.
+
+    Args:
+        name: "auto" or any torch device string ("cpu", "cuda", "cuda:1", "mps").
+
+    Returns:
+        torch.device.
+    """
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """ "bf16" or "fp32": "auto" is bf16 on CUDA GPUs that support it, else fp32 (module doc)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def resolve_channels_last(channels_last: str | bool, device: torch.device) -> bool:
+    """Whether to use NHWC memory: "auto" is True on CUDA only (module doc)."""
+    if channels_last == "auto":
+        return device.type == "cuda"
+    return bool(channels_last)
+
+
+def autocast(device: torch.device, precision: str):
+    """Context manager for the forward pass: bf16 autocast, or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable name of the device, e.g. "NVIDIA H100 80GB HBM3" or "AMD EPYC (2 threads)"."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple MPS ({platform.machine()})"
+    return f"{cpu_name()} ({torch.get_num_threads()} threads)"
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else platform.processor()."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued device work (for timing only; training never needs it)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def git_commit() -> str | None:
+    """The afunet checkout's commit (with "+dirty" if modified), or None outside a git checkout."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def environment(device: torch.device | None = None) -> dict:
+    """Versions and hardware, recorded in checkpoints and summaries.
+
+    Returns:
+        dict: afunet, torch, python, numpy versions; git commit; hostname; cpu; threads;
+        gpu name (or None); os.
+    """
+    import numpy
+
+    import afunet
+
+    return {
+        "afunet": afunet.__version__,
+        "torch": str(torch.__version__),  # TorchVersion would need unpickling
+        "numpy": str(numpy.__version__),
+        "python": sys.version.split()[0],
+        "git_commit": git_commit(),
+        "hostname": socket.gethostname(),
+        "os": platform.platform(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(device)
+        if device is not None and device.type == "cuda"
+        else None,
+    }

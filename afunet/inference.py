@@ -1,0 +1,213 @@
+"""Vessel probability maps from a trained checkpoint, for data-set images and one's own photographs.
+
+    >>> model, config = load_checkpoint("runs/cpu/drive-afunet-s0/best.pt")
+    >>> prob = predict_probability(model, image, config)          # (H, W) float32 in [0, 1]
+    >>> predict_files(["eye.jpg"], "runs/cpu/drive-afunet-s0", "out/")   # PNGs beside each other
+
+Every image goes through the steps its training data went through (afunet.data.cache and
+afunet.training.loop): resize (only if the run trained with ``input_size``), green channel /
+CLAHE if the run used them, z-score normalisation inside the field of view (FOV); the
+probabilities are then resized back to the image's own size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from afunet.data.fov import compute_fov
+from afunet.data.io import read_image
+from afunet.data.transforms import normalize, prepare, resize
+from afunet.device import autocast, resolve_device, resolve_precision
+from afunet.errors import AfunetError
+from afunet.models import create_model
+from afunet.training.checkpoint import load_checkpoint_dict, resolve_checkpoint
+from afunet.training.config import TrainConfig
+
+OVERLAY_COLOUR = (0, 255, 64)  # vessels drawn in green over the photograph
+OVERLAY_ALPHA = 0.6
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "auto"):
+    """Rebuild a trained model from a checkpoint (weights only: nothing is unpickled).
+
+    Args:
+        path: a best.pt / last.pt / exported file, or a run folder (its best.pt).
+        device: "auto" (CUDA, then MPS, then CPU) or a torch device.
+
+    Returns:
+        (model in eval mode on the device, TrainConfig of its run).
+
+    Raises:
+        CheckpointError: missing, corrupt or unsafe file.
+    """
+    model, config, _ = load_with_metadata(path, device)
+    return model, config
+
+
+def load_with_metadata(path: str | Path, device: str | torch.device = "auto"):
+    """As `load_checkpoint`, plus the checkpoint dict (split ids, epoch, environment...)."""
+    device = resolve_device(device) if isinstance(device, str) else device
+    payload = load_checkpoint_dict(resolve_checkpoint(path), map_location="cpu")
+    model = create_model(**payload["model_config"])
+    model.load_state_dict(payload["model"])
+    model.to(device).eval()
+    payload.pop("optimizer", None)
+    return model, TrainConfig.from_dict(payload["config"]), payload
+
+
+@torch.no_grad()
+def predict_probability(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    config: TrainConfig,
+    fov: np.ndarray | None = None,
+    *,
+    size: int | tuple[int, int] | None = None,
+    tta: bool = False,
+) -> np.ndarray:
+    """Vessel probability of every pixel of one photograph, at the photograph's own size.
+
+    Args:
+        model: from `load_checkpoint` (eval mode).
+        image: (H, W, 3) uint8 RGB.
+        config: the run's TrainConfig (preprocessing flags, input_size, precision).
+        fov: (H, W) bool field of view for the normalisation; None computes it with
+            afunet.data.fov.compute_fov (red channel > 35, cleaned).
+        size: model input size (int square or (H, W)); None = config.input_size, or native
+            when the run trained at native size.
+        tta: average over the four flips (identity, horizontal, vertical, both).
+
+    Returns:
+        (H, W) float32 probabilities in [0, 1].
+    """
+    device = next(model.parameters()).device
+    precision = resolve_precision(config.precision, device)
+    height, width = image.shape[:2]
+    if fov is None:
+        fov = compute_fov(image)
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(device)
+    f = torch.from_numpy(np.asarray(fov, bool))[None, None].to(device)
+    size = size if size is not None else config.input_size
+    if size is not None:
+        x, _, f = resize(x, None, f, size)
+    x = normalize(prepare(x, green=config.green, clahe=config.clahe), f)
+    if tta:
+        x = torch.cat([x, x.flip(-1), x.flip(-2), x.flip(-1, -2)])
+    with autocast(device, precision):
+        logits = model(x)
+    logits = logits[-1] if isinstance(logits, (list, tuple)) else logits
+    prob = torch.sigmoid(logits.float())
+    if tta:
+        prob = (prob[0:1] + prob[1:2].flip(-1) + prob[2:3].flip(-2) + prob[3:4].flip(-1, -2)) / 4
+    if prob.shape[-2:] != (height, width):
+        prob = F.interpolate(prob, size=(height, width), mode="bilinear", align_corners=False)
+    return prob[0, 0].clamp(0, 1).cpu().numpy().astype(np.float32)
+
+
+def predict_files(
+    paths: list[str | Path],
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    threshold: float = 0.5,
+    *,
+    device: str = "auto",
+    tta: bool = False,
+) -> list[dict]:
+    """Segment one's own fundus photographs (PNG, JPEG, TIFF, PPM, any size).
+
+    For each image ``<stem>.<ext>`` writes ``<stem>_prob.png`` (probability x 255, 8-bit),
+    ``<stem>_mask.png`` (vessels 255 where prob >= threshold inside the FOV) and
+    ``<stem>_overlay.png`` (the mask drawn in green over the photograph). The FOV comes from
+    afunet.data.fov.compute_fov. A run trained at native size learnt vessel widths at its
+    training images' resolution, so a photograph of another height is scaled to that height
+    (aspect kept) for the network and the probabilities are scaled back to the photograph's size.
+    A file that cannot be read is reported and skipped; the others are still processed.
+
+    Args:
+        paths: image files.
+        checkpoint: checkpoint file or run folder.
+        out_dir: output folder (created).
+        threshold: probability at or above which a pixel is a vessel.
+        device: "auto" or a torch device.
+        tta: flip test-time augmentation.
+
+    Returns:
+        one dict per path, in order: {"path", "ok": True, "prob", "mask", "overlay", "height",
+        "width", "vessel_fraction"} or {"path", "ok": False, "error": message}.
+    """
+    model, config, payload = load_with_metadata(checkpoint, device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    train_height = (payload.get("image_size") or [None])[0]
+    results, stems = [], set()
+    for path in map(Path, paths):
+        try:
+            image = read_photo(path)
+        except AfunetError as exc:
+            results.append({"path": str(path), "ok": False, "error": str(exc)})
+            continue
+        stem = _stem(path)
+        stem = stem if stem not in stems else f"{stem}_{path.suffix.lstrip('.')}"
+        stems.add(stem)
+        fov = compute_fov(image)
+        if fov.mean() < 0.05:  # no dark surround found (a cropped photo): use the whole frame
+            fov = np.ones_like(fov)
+        size = None
+        if config.input_size is None and train_height and image.shape[0] != train_height:
+            size = (train_height, round(image.shape[1] * train_height / image.shape[0]))
+        prob = predict_probability(model, image, config, fov, size=size, tta=tta)
+        mask = (prob >= threshold) & fov
+        files = {k: out / f"{stem}_{k}.png" for k in ("prob", "mask", "overlay")}
+        Image.fromarray(np.rint(prob * 255).astype(np.uint8)).save(files["prob"])
+        Image.fromarray(mask.astype(np.uint8) * 255).save(files["mask"])
+        Image.fromarray(overlay(image, mask)).save(files["overlay"])
+        results.append({"path": str(path), "ok": True, **{k: str(v) for k, v in files.items()},
+                        "height": image.shape[0], "width": image.shape[1],
+                        "vessel_fraction": float(mask[fov].mean()) if fov.any() else 0.0})
+    return results
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """A photograph as (H, W, 3) uint8 (grey replicated, alpha dropped, 16-bit scaled).
+
+    Raises:
+        AfunetError: the file is missing or not a decodable image; the message names it.
+    """
+    try:
+        arr = read_image(path)
+    except AfunetError as exc:
+        reason = "no such file" if not Path(path).is_file() else (exc.__cause__ or exc)
+        raise AfunetError(f"{path}: cannot read it as an image ({reason}); give a PNG, JPEG, "
+                          "TIFF or PPM fundus photograph") from None
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise AfunetError(f"{path}: expected a colour photograph, got an array of shape "
+                          f"{arr.shape}; give an RGB image")
+    arr = arr[..., :3]
+    if arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        arr = np.rint(255 * arr.astype(np.float64) / max(float(arr.max()), 1e-12)).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The photograph with vessel pixels blended towards OVERLAY_COLOUR."""
+    out = image.astype(np.float32)
+    colour = np.array(OVERLAY_COLOUR, np.float32)
+    out[mask] = (1 - OVERLAY_ALPHA) * out[mask] + OVERLAY_ALPHA * colour
+    return np.rint(out).astype(np.uint8)
+
+
+def _stem(path: Path) -> str:
+    """File name without its image extension(s), e.g. im0001.ppm.gz -> im0001."""
+    name = path.name
+    if name.lower().endswith(".gz"):
+        name = name[:-3]
+    return Path(name).stem

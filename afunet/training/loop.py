@@ -1,0 +1,337 @@
+"""The training loop: Adam at a fixed learning rate on Dice + BCE, early stopping on validation loss.
+
+Paper, section 3.3: "a composite loss function combined with Dice loss and binary cross-entropy
+loss ... optimized by Adam optimizer, and the learning rate is fixed ... we adopt the early stop
+strategy according to the validation loss."
+
+A run folder holds:
+    config.json   the TrainConfig
+    log.csv       one row per epoch, written as the run goes
+    last.pt       weights, optimizer and early-stopping state after the latest epoch (resuming)
+    best.pt       weights at the lowest validation loss (evaluation, inference)
+    summary.json  written at the end; its presence marks the run as finished
+
+Reproducibility: the seed fixes initialisation; each epoch draws its data order and augmentation
+from a generator seeded with (seed, epoch), so resuming needs no random state beyond the epoch
+number, and a run killed at any point and restarted gives the same weights as one that was not.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from afunet.data import DEFAULT_N_VAL, train_val_split
+from afunet.data.cache import load_tensors
+from afunet.data.transforms import Augment, normalize
+from afunet.device import (
+    autocast,
+    device_name,
+    environment,
+    resolve_channels_last,
+    resolve_device,
+    resolve_precision,
+)
+from afunet.errors import AfunetError
+from afunet.losses import DiceBCELoss
+from afunet.models import create_model
+from afunet.training.checkpoint import FORMAT, load_checkpoint_dict, save_checkpoint
+from afunet.training.config import TrainConfig
+
+LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_f1", "lr", "seconds", "elapsed")
+# Settings that change how fast a run goes but not what it computes: a run may resume with
+# other values (e.g. continue on another machine).
+RUNTIME_FIELDS = ("device", "precision", "channels_last", "compile", "num_threads")
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    root: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict], None] | None = None,
+) -> dict:
+    """Train one model, resuming from ``out_dir/last.pt`` if a previous run stopped early.
+
+    Args:
+        config: every setting of the run.
+        out_dir: the run folder (created); a finished run (summary.json present) is not redone.
+        root: data root (default: afunet.data.resolve_root()).
+        cache_dir: tensor cache folder (default: afunet.data.cache.default_cache_dir()).
+        progress: show tqdm bars (only on a terminal).
+        on_epoch_end: called with each epoch's log row after its checkpoint is written (an
+            exception raised there stops the run as a kill would; tests use it).
+
+    Returns:
+        the summary dict, also written to summary.json.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_run(config, out)
+    if (out / "summary.json").is_file():
+        return json.loads((out / "summary.json").read_text())
+    config.save(out / "config.json")
+
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    channels_last = resolve_channels_last(config.channels_last, device)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed image size: pick the fastest kernels once
+
+    train_set, val_set, split = _load_data(config, root, cache_dir, device, channels_last)
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, width=config.width, **config.model_kwargs).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    state = _initial_state()
+    if (out / "last.pt").is_file():
+        last = load_checkpoint_dict(out / "last.pt", map_location=device)
+        model.load_state_dict(last["model"])
+        optimizer.load_state_dict(last["optimizer"])
+        state = last["state"]
+        state["resumed"] += 1
+    _write_log(out / "log.csv", state["history"])
+
+    step_model = torch.compile(model) if config.compile else model
+    loss_fn = DiceBCELoss(config.bce_weight, config.dice_weight)
+    augment = Augment(rotation=config.rotation, hflip=config.hflip, vflip=config.vflip,
+                      contrast=config.contrast, p=config.augment_p)
+    env = environment(device)
+    meta = dict(model_config=model.config, config=config.to_dict(), split=split, environment=env,
+                image_size=list(train_set["images"].shape[-2:]))
+    show = progress and sys.stderr.isatty()
+    bar = tqdm(total=config.epochs, initial=state["epoch"], desc=f"{config.model} {config.dataset}",
+               unit="epoch", disable=not show, dynamic_ncols=True)
+    for epoch in range(state["epoch"] + 1, config.epochs + 1):
+        if state["bad_epochs"] >= config.patience:
+            break
+        start = time.perf_counter()
+        train_loss = _train_epoch(step_model, optimizer, loss_fn, augment, train_set, config,
+                                  epoch, device, precision, channels_last, show)
+        val_loss, val_f1 = _validate(step_model, loss_fn, val_set, config, device, precision)
+        seconds = time.perf_counter() - start
+        state["train_seconds"] += seconds
+        row = dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_f1=val_f1,
+                   lr=config.lr, seconds=round(seconds, 3),
+                   elapsed=round(state["train_seconds"], 3))
+        improved = val_loss < state["best_val_loss"] - config.min_delta
+        if improved:
+            state.update(best_val_loss=val_loss, best_val_f1=val_f1, best_epoch=epoch,
+                         bad_epochs=0)
+            # best.pt before last.pt: a kill between the two redoes this epoch, identically.
+            save_checkpoint(dict(meta, format=FORMAT, model=model.state_dict(), epoch=epoch,
+                                 val_loss=val_loss), out / "best.pt")
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch
+        state["history"].append(row)
+        save_checkpoint(dict(meta, format=FORMAT, model=model.state_dict(), epoch=epoch,
+                             val_loss=val_loss, optimizer=optimizer.state_dict(), state=state),
+                        out / "last.pt")
+        _append_log(out / "log.csv", row)
+        bar.update(1)
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", f1=f"{val_f1:.4f}",
+                        best=state["best_epoch"])
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+    bar.close()
+
+    summary = _summary(config, state, split, device, precision, channels_last, env, model)
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+def _initial_state() -> dict:
+    """Early-stopping state of a fresh run (stored in last.pt: plain values only)."""
+    return dict(epoch=0, best_val_loss=math.inf, best_val_f1=0.0, best_epoch=0, bad_epochs=0,
+                train_seconds=0.0, history=[], resumed=0,
+                started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def _check_same_run(config: TrainConfig, out: Path) -> None:
+    """Refuse to resume (or return) a run folder that holds a run of another configuration."""
+    path = out / "config.json"
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text())
+    new = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as stored
+    changed = sorted(k for k in set(old) | set(new)
+                     if k not in RUNTIME_FIELDS and old.get(k) != new.get(k))
+    if changed:
+        raise AfunetError(
+            f"{out} holds a run with other settings ({', '.join(changed)} differ from "
+            f"{path}); choose another output folder or delete {out} to start over"
+        )
+
+
+def _load_data(config, root, cache_dir, device, channels_last):
+    """Training and validation tensors on the device, normalised once; and the split ids."""
+    data = load_tensors(config.dataset, "train", root, cache_dir, size=config.input_size,
+                        green=config.green, clahe=config.clahe, options=config.dataset_kwargs)
+    ids = data["ids"]
+    n_val = config.n_val
+    if n_val is None:
+        n_val = DEFAULT_N_VAL.get(config.dataset, max(1, round(0.2 * len(ids))))
+    if not 1 <= n_val < len(ids):
+        raise AfunetError(f"n_val={n_val}: early stopping needs 1 to {len(ids) - 1} validation "
+                          f"images of the {len(ids)} in {config.dataset} train")
+    train_ids, val_ids = train_val_split(ids, n_val, config.val_seed)
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+
+    def subset(keep):
+        index = torch.tensor([ids.index(i) for i in keep])
+        fovs = data["fovs"][index].to(device)
+        images = normalize(data["images"][index].to(device), fovs)
+        return dict(images=images.contiguous(memory_format=memory),
+                    labels=data["labels"][index].to(device), fovs=fovs)
+
+    return subset(train_ids), subset(val_ids), dict(train_ids=train_ids, val_ids=val_ids)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """CPU generator for one epoch's data order, augmentation and crops, seeded by (seed, epoch)."""
+    state = np.random.SeedSequence([seed, epoch]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def _train_epoch(model, optimizer, loss_fn, augment, data, config, epoch, device, precision,
+                 channels_last, show) -> float:
+    """One pass over the training images; the loss stays on the device until the epoch ends."""
+    model.train()
+    generator = epoch_generator(config.seed, epoch)
+    torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))  # any model RNG
+    n = len(data["images"])
+    order = torch.randperm(n, generator=generator)
+    total = torch.zeros((), device=device)
+    bar = tqdm(total=n, desc=f"epoch {epoch}", unit="img", leave=False, disable=not show,
+               dynamic_ncols=True)
+    shown = time.monotonic()
+    for i in range(0, n, config.batch_size):
+        index = order[i:i + config.batch_size].to(device)
+        batch = (data[k].index_select(0, index) for k in ("images", "labels", "fovs"))
+        image, label, fov = augment(*batch, generator=generator)
+        if config.crop:
+            image, label, fov = _random_crop(image, label, fov, config.crop, generator)
+        if channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with autocast(device, precision):
+            logits = model(image)
+        loss = _loss(loss_fn, logits, label, fov if config.loss_in_fov else None)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(index)
+        bar.update(len(index))
+        if show and time.monotonic() - shown > 1.0:  # a host sync at most once a second
+            bar.set_postfix(loss=f"{total.item() / (i + len(index)):.4f}")
+            shown = time.monotonic()
+    bar.close()
+    return total.item() / n
+
+
+def _loss(loss_fn, logits, label, mask):
+    """Dice + BCE; averaged over heads for models with deep supervision (UNet++)."""
+    if isinstance(logits, (list, tuple)):
+        return sum(loss_fn(head, label, mask) for head in logits) / len(logits)
+    return loss_fn(logits, label, mask)
+
+
+def _random_crop(image, label, fov, size, generator):
+    """The same random square patch of each image, its label and FOV (offsets drawn on the CPU)."""
+    height, width = image.shape[-2:]
+    ch, cw = min(size, height), min(size, width)
+    tops = torch.randint(height - ch + 1, (len(image),), generator=generator).tolist()
+    lefts = torch.randint(width - cw + 1, (len(image),), generator=generator).tolist()
+    corners = list(zip(tops, lefts, strict=True))
+    return tuple(torch.stack([t[j, :, y:y + ch, x:x + cw] for j, (y, x) in enumerate(corners)])
+                 for t in (image, label, fov))
+
+
+@torch.no_grad()
+def _validate(model, loss_fn, data, config, device, precision) -> tuple[float, float]:
+    """Validation loss (early stopping) and pooled F1 inside the FOV at 0.5, one host sync."""
+    model.eval()
+    n = len(data["images"])
+    sums = torch.zeros(4, device=device, dtype=torch.float64)  # loss * n, tp, fp, fn
+    for i in range(0, n, config.eval_batch_size):
+        image, label, fov = (data[k][i:i + config.eval_batch_size]
+                             for k in ("images", "labels", "fovs"))
+        with autocast(device, precision):
+            logits = model(image)
+        loss = _loss(loss_fn, logits, label, fov if config.loss_in_fov else None)
+        logits = logits[-1] if isinstance(logits, (list, tuple)) else logits
+        pred = (logits >= 0) & fov  # sigmoid(x) >= 0.5 exactly when x >= 0
+        truth = label & fov
+        sums += torch.stack([loss.double() * len(image), (pred & truth).sum().double(),
+                             (pred & ~truth).sum().double(), (~pred & truth).sum().double()])
+    model.train()
+    loss_sum, tp, fp, fn = sums.tolist()
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    return loss_sum / n, f1
+
+
+def _summary(config, state, split, device, precision, channels_last, env, model) -> dict:
+    """What a finished run reports (summary.json)."""
+    epochs_run = state["epoch"]
+    return dict(
+        model=config.model,
+        dataset=config.dataset,
+        seed=config.seed,
+        best_epoch=state["best_epoch"],
+        best_val_loss=state["best_val_loss"],
+        best_val_f1=state["best_val_f1"],
+        epochs_run=epochs_run,
+        stopped_early=epochs_run < config.epochs,
+        train_seconds=round(state["train_seconds"], 3),
+        seconds_per_epoch=round(state["train_seconds"] / max(1, epochs_run), 3),
+        params=sum(p.numel() for p in model.parameters()),
+        device=str(device),
+        device_name=device_name(device),
+        precision=precision,
+        channels_last=channels_last,
+        resumed=state["resumed"],
+        n_train=len(split["train_ids"]),
+        n_val=len(split["val_ids"]),
+        train_ids=split["train_ids"],
+        val_ids=split["val_ids"],
+        started_at=state["started_at"],
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        environment=env,
+    )
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    """(Re)write log.csv from the history kept in last.pt (after a kill it may lack a row)."""
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _append_log(path: Path, row: dict) -> None:
+    """Add one epoch's row and flush it, so the log is readable while the run goes on."""
+    with path.open("a", newline="") as f:
+        csv.DictWriter(f, fieldnames=LOG_FIELDS).writerow(row)
+
+
+def _write_json(path: Path, value: dict) -> None:
+    """Atomic JSON write (tmp + os.replace)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)
