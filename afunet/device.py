@@ -109,7 +109,13 @@ def synchronize(device: torch.device) -> None:
 
 
 def git_commit() -> str | None:
-    """The afunet checkout's commit (with "+dirty" if modified), or None outside a git checkout."""
+    """The afunet checkout's commit (with "+dirty" if modified), or None outside a git checkout.
+
+    ``$AFUNET_GIT_COMMIT`` wins: a copy of the tree without .git (a GPU machine) still records
+    the commit it was sent from.
+    """
+    if os.environ.get("AFUNET_GIT_COMMIT"):
+        return os.environ["AFUNET_GIT_COMMIT"]
     repo = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(

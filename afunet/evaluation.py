@@ -16,7 +16,8 @@ Protocol (paper section 3.4 names the metrics; the rest is this package's, state
   ``observer2``).
 
 Files under ``out_dir``: metrics.csv (one row per image, rater and threshold), metrics.json
-(pooled results, returned too), probs/<id>.png (probability x 255, 8-bit).
+(pooled results, returned too), pr_curve.csv (pooled precision-recall curve inside the FOV),
+probs/<id>.png (probability x 255, 8-bit).
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ def evaluate(
     threshold, val_f1 = metrics.best_f1_threshold(val_probs, val["labels"], val["fovs"])
 
     test = _as_numpy(load_tensors(dataset, split, root, cache_dir, options=dataset_kwargs))
+    # The thin-vessel region depends on the ground truth only: computed once, not per rule/rater.
+    test["thin_regions"] = [topology.thin_region(t & f, f) for t, f in
+                            zip(test["labels"], test["fovs"], strict=True)]
     probs = _predict_all(model, config, test, tta, progress, f"{dataset} {split}")
     if save_probs:
         (out / "probs").mkdir(parents=True, exist_ok=True)
@@ -133,6 +137,7 @@ def evaluate(
     )
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "metrics.csv", rows)
+    _write_pr_curve(out / "pr_curve.csv", fov_probs, fov_truth)
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -172,12 +177,17 @@ def _score_rows(data, preds, probs, rater, rule, threshold) -> list[dict]:
         row["accuracy_image"] = metrics.scores(metrics.confusion(pred, truth))["accuracy"]
         row["cldice"] = topology.cldice(pred, truth, fov)
         row["betti0_error"] = topology.betti0_error(pred, truth, fov)
-        row["thin_f1"] = topology.thin_f1(pred, truth, fov)
+        row["thin_f1"] = metrics.scores(_thin_counts(data, i, pred))["f1"]
         has_auc = probs is not None and truth[fov].any() and not truth[fov].all()
         row["auc_roc"] = metrics.auc_roc(probs[i], truth, fov) if has_auc else float("nan")
         row["auc_pr"] = metrics.auc_pr(probs[i], truth, fov) if has_auc else float("nan")
         rows.append(row)
     return rows
+
+
+def _thin_counts(data, i, pred) -> metrics.Counts:
+    """Image i's confusion counts on its thin-vessel region (topology.thin_counts, precomputed)."""
+    return metrics.confusion(pred, data["labels"][i], data["thin_regions"][i])
 
 
 def _aggregate(data, preds, rows) -> dict:
@@ -187,11 +197,23 @@ def _aggregate(data, preds, rows) -> dict:
     frame = [metrics.confusion(p, t) for p, t in zip(preds, data["labels"], strict=True)]
     pooled = metrics.pooled(counts)
     pooled["accuracy_image"] = metrics.pooled(frame)["accuracy"]
+    pooled["thin_f1"] = metrics.pooled([_thin_counts(data, i, p) for i, p in enumerate(preds)])["f1"]
     names = (*metrics.METRIC_NAMES, *EXTRA_NAMES)
     values = {k: np.array([r[k] for r in rows], dtype=float) for k in names}
     # None where no image has the value (AUCs of the second observer, who gives no scores)
     mean = {k: float(np.nanmean(v)) if np.isfinite(v).any() else None for k, v in values.items()}
     return dict(pooled=pooled, per_image_mean=mean)
+
+
+def _write_pr_curve(path: Path, probs: np.ndarray, truth: np.ndarray) -> None:
+    """The pooled precision-recall curve inside the FOV, 256 points: PR plots need no prob maps."""
+    precision, recall, thresholds = metrics.pr_curve(probs, truth, max_points=256)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["threshold", "precision", "recall"])
+        # sklearn's convention appends a (precision 1, recall 0) point without a threshold
+        for t, p, r in zip([*thresholds, float("nan")], precision, recall, strict=True):
+            writer.writerow([f"{t:.6g}", f"{p:.6g}", f"{r:.6g}"])
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:

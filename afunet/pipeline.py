@@ -22,6 +22,7 @@ MODEL_NAMES = ("unet", "unetpp", "resunet", "resunetpp", "attention_unet", "afun
 DATASETS = ("drive", "stare")
 SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0,)}
 ABLATION = ("first", "none")  # AF-UNet skip sources besides the default "adjacent"; DRIVE, seed 0
+FIGURE_IMAGES = 1  # probability maps kept per evaluation (the first test images, by id)
 # Light files copied from a run folder into results/ (no checkpoints, no probability maps).
 RESULT_FILES = ("config.json", "log.csv", "summary.json")
 
@@ -83,7 +84,8 @@ def eval_datasets(run: Run) -> list[str]:
     return [run.dataset] + [d for d in DATASETS if d != run.dataset]
 
 
-def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: bool = True) -> Path:
+def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: bool = True,
+            overrides: dict | None = None) -> Path:
     """Train (or resume) one run, evaluate it on every test set, copy its results into results/.
 
     Args:
@@ -92,6 +94,8 @@ def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: boo
         root: data root (default: afunet.data.resolve_root()).
         cache_dir: tensor cache folder (default: the cache module's).
         progress: show progress bars.
+        overrides: TrainConfig fields to replace (a dry run's tiny width, say); they are
+            recorded in the run's config.json like every other setting.
     Returns:
         The run's folder under results/.
     """
@@ -100,20 +104,34 @@ def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: boo
 
     run = Run.parse(name)
     kwargs = {"skip_source": run.skip_source} if run.skip_source else {}
-    config = make_config(profile, model=run.model, dataset=run.dataset, seed=run.seed, model_kwargs=kwargs)
+    config = make_config(profile, model=run.model, dataset=run.dataset, seed=run.seed,
+                         model_kwargs=kwargs, **(overrides or {}))
     work, out = run_dir(profile, run), result_dir(profile, run)
     train(config, work, root=root, cache_dir=cache_dir, progress=progress)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for dataset in eval_datasets(run):
-        evaluate(work / "best.pt", dataset, "test", tmp / "eval" / dataset, root=root, cache_dir=cache_dir)
+        evaluate(work / "best.pt", dataset, "test", tmp / "eval" / dataset, root=root,
+                 cache_dir=cache_dir)
+        _keep_figure_maps(tmp / "eval" / dataset / "probs")
     for file in RESULT_FILES:
         shutil.copy2(work / file, tmp / file)
     # Replace the whole folder at once: a failure never leaves half a result behind.
     shutil.rmtree(out, ignore_errors=True)
     tmp.replace(out)
     return out
+
+
+def _keep_figure_maps(probs: Path) -> None:
+    """Keep the probability map of the first test image only: Figure 2 is rebuilt from it.
+
+    All 20 maps of 38 runs would add ~75 MB to the repository; PR curves come from
+    pr_curve.csv instead.
+    """
+    maps = sorted(probs.glob("*.png"))
+    for extra in maps[FIGURE_IMAGES:]:
+        extra.unlink()
 
 
 def main(argv=None) -> int:
@@ -125,11 +143,18 @@ def main(argv=None) -> int:
     ex = sub.add_parser("run", help="train, evaluate and file one run")
     ex.add_argument("name")
     ex.add_argument("--profile", default="cpu", choices=sorted(SEEDS))
+    ex.add_argument("--data-dir", help="data root (default: $AFUNET_DATA, else data/)")
+    ex.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
+    ex.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="replace a TrainConfig field, e.g. --set epochs=2 (repeatable)")
     args = parser.parse_args(argv)
     if args.command == "list":
         print("\n".join(r.name for r in plan(args.profile)))
     else:
-        print(execute(args.profile, args.name))
+        from afunet.training.config import parse_overrides
+
+        print(execute(args.profile, args.name, root=args.data_dir, progress=not args.no_progress,
+                      overrides=parse_overrides(args.set)))
     return 0
 
 
