@@ -7,8 +7,16 @@ PY      := $(VENV)/bin/python
 AFUNET  := $(VENV)/bin/afunet
 STAMP   := $(VENV)/.installed
 
+# A GPU (nvidia-smi sees one) runs the paper's width-64 profile; a CPU the reduced one.
+PROFILE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo paper || echo cpu)
+PAPERMILL := $(VENV)/bin/papermill --no-progress-bar --log-level WARNING
+BUILD   := build/$(PROFILE)
+RESULTS := results/$(PROFILE)
+RUNS     = $(shell $(PY) -m afunet.pipeline list --profile $(PROFILE))
+
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint data bench model-table lab paper clean
+.PHONY: help venv test lint data data-check bench model-table lab paper runs tables figures \
+	figure2 efficiency ablation cache clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,8 +32,9 @@ venv: $(STAMP) ## Create .venv and install the project with its test extras
 lint: $(STAMP) ## Run ruff on the package, tests and notebooks
 	$(VENV)/bin/ruff check afunet tests notebooks
 
-test: $(STAMP) lint ## Run the whole test suite (creates .venv on first use)
-	$(VENV)/bin/pytest -q tests
+test: $(STAMP) lint ## Run the whole test suite: unit tests, `make paper PROFILE=smoke`, every notebook
+	$(PY) scripts/prepare_notebooks.py build/ci-notebooks
+	$(VENV)/bin/pytest -q tests build/ci-notebooks --nbval-lax -p no:cacheprovider
 
 data: $(STAMP) ## Say which data sets are present, and verify them
 	$(AFUNET) data list
@@ -42,8 +51,48 @@ lab: $(STAMP) ## Open JupyterLab on the project's environment (kernel "afunet")
 	$(PY) -m ipykernel install --user --name afunet --display-name "Python (afunet)"
 	$(VENV)/bin/jupyter lab notebooks/
 
-paper: $(STAMP) ## Run the whole study (PROFILE=smoke|cpu|paper)
-	@echo "The papermill pipeline is not there yet: see issue 5."
+paper: $(STAMP) ## Run the whole study: data check, every run, tables, figures (PROFILE=smoke|cpu|paper)
+	@echo "make paper: profile '$(PROFILE)' ($(words $(RUNS)) runs; PROFILE=smoke|cpu|paper to choose)"
+	$(MAKE) --no-print-directory data-check
+	@$(MAKE) --no-print-directory -k runs || echo "make paper: some runs failed (see above); tables use the runs that finished"
+	$(MAKE) --no-print-directory tables figures ablation
+
+runs: $(RUNS:%=$(RESULTS)/runs/%/summary.json) ## Train and evaluate every run of the profile not yet done
+
+# One run: train (resumable), evaluate on both test sets, file its results (notebook 02).
+# e.g. make results/cpu/runs/drive-afunet-s0/summary.json, or make run-drive-afunet-s0
+$(RESULTS)/runs/%/summary.json: | $(STAMP)
+	@mkdir -p $(BUILD)/runs
+	$(PAPERMILL) notebooks/02_train.ipynb $(BUILD)/runs/$*.ipynb -p profile $(PROFILE) -p run $*
+
+run-%: ## Train and evaluate one run, e.g. make run-drive-afunet-s0 PROFILE=cpu
+	$(MAKE) --no-print-directory $(RESULTS)/runs/$*/summary.json
+
+data-check: $(STAMP) ## Check that DRIVE and STARE are present (the study needs both)
+	$(AFUNET) data verify drive
+	$(AFUNET) data verify stare
+
+tables: $(STAMP) ## Table 1 (DRIVE), Table 2 (STARE), cross-data-set, paired tests, PR curves: from results/ alone
+	@mkdir -p $(BUILD)
+	$(PAPERMILL) notebooks/03_tables.ipynb $(BUILD)/03_tables.ipynb -p profile $(PROFILE)
+
+figures: figure2 efficiency ## Figure 2 and the efficiency plot, from results/ alone
+
+figure2: $(STAMP) ## Figure 2: segmentations with red/green boxes, overlays, worst region
+	@mkdir -p $(BUILD)
+	$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_drive.ipynb -p profile $(PROFILE) -p dataset drive
+	$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_stare.ipynb -p profile $(PROFILE) -p dataset stare
+
+efficiency: $(STAMP) ## Parameters, FLOPs, latency, training time, accuracy against cost
+	@mkdir -p $(BUILD)
+	$(PAPERMILL) notebooks/05_efficiency.ipynb $(BUILD)/05_efficiency.ipynb -p profile $(PROFILE)
+
+ablation: $(STAMP) ## AF-UNet's asymmetric-skip variants (adjacent, first, none) on DRIVE
+	@mkdir -p $(BUILD)
+	$(PAPERMILL) notebooks/06_ablation.ipynb $(BUILD)/06_ablation.ipynb -p profile $(PROFILE)
+
+cache: $(STAMP) ## Decode DRIVE and STARE once into .devcache/paper (what a GPU machine receives)
+	$(PY) -m afunet.data.cache --names drive stare --cache-dir .devcache/paper
 
 clean: ## Remove executed notebooks and smoke outputs (never results of record)
 	rm -rf build results/smoke figures/smoke

@@ -56,6 +56,7 @@ def evaluate(
     device: str = "auto",
     dataset_kwargs: dict | None = None,
     progress: bool = False,
+    limit: int | None = None,
 ) -> dict:
     """Evaluate one checkpoint on one split of a data set.
 
@@ -71,6 +72,8 @@ def evaluate(
         dataset_kwargs: loader protocol options; None = the run's own when ``dataset`` is its
             training set, else the set's default protocol.
         progress: show a progress bar (on a terminal).
+        limit: evaluate the first ``limit`` images only (smoke runs; None = all). The
+            report's n_images says how many were used.
 
     Returns:
         dict written to metrics.json: thresholds, pooled and per-image-mean scores at each,
@@ -89,7 +92,8 @@ def evaluate(
     val_probs = _predict_all(model, config, val, tta, progress, "val")
     threshold, val_f1 = metrics.best_f1_threshold(val_probs, val["labels"], val["fovs"])
 
-    test = _as_numpy(load_tensors(dataset, split, root, cache_dir, options=dataset_kwargs))
+    test = load_tensors(dataset, split, root, cache_dir, options=dataset_kwargs)
+    test = _as_numpy(_select(test, test["ids"][:limit], as_numpy=False))
     # The thin-vessel region depends on the ground truth only: computed once, not per rule/rater.
     test["thin_regions"] = [topology.thin_region(t & f, f) for t, f in
                             zip(test["labels"], test["fovs"], strict=True)]
@@ -142,12 +146,13 @@ def evaluate(
     return report
 
 
-def _select(data: dict, ids: list[str]) -> dict:
-    """The images of ``ids`` (in that order) from a load_tensors dict, as numpy arrays."""
+def _select(data: dict, ids: list[str], as_numpy: bool = True) -> dict:
+    """The images of ``ids`` (in that order) from a load_tensors dict (numpy arrays by default)."""
     index = [data["ids"].index(i) for i in ids]
-    return _as_numpy({**data, "ids": ids, **{k: data[k][index] for k in ("images", "labels",
-                                                                            "fovs")},
-                      "label2": None})
+    label2 = data.get("label2") if not as_numpy else None  # no second observer on val images
+    picked = {**data, "ids": list(ids), "label2": None if label2 is None else label2[index],
+              **{k: data[k][index] for k in ("images", "labels", "fovs")}}
+    return _as_numpy(picked) if as_numpy else picked
 
 
 def _as_numpy(data: dict) -> dict:

@@ -22,6 +22,8 @@ MODEL_NAMES = ("unet", "unetpp", "resunet", "resunetpp", "attention_unet", "afun
 DATASETS = ("drive", "stare")
 SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0,)}
 ABLATION = ("first", "none")  # AF-UNet skip sources besides the default "adjacent"; DRIVE, seed 0
+# Smoke runs prove the pipeline, fast: small inputs and two test images per evaluation.
+SMOKE = dict(overrides={"input_size": 128}, eval_limit=2)
 FIGURE_IMAGES = 1  # probability maps kept per evaluation (the first test images, by id)
 # Light files copied from a run folder into results/ (no checkpoints, no probability maps).
 RESULT_FILES = ("config.json", "log.csv", "summary.json")
@@ -104,8 +106,10 @@ def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: boo
 
     run = Run.parse(name)
     kwargs = {"skip_source": run.skip_source} if run.skip_source else {}
+    smoke = profile == "smoke"
+    overrides = {**(SMOKE["overrides"] if smoke else {}), **(overrides or {})}
     config = make_config(profile, model=run.model, dataset=run.dataset, seed=run.seed,
-                         model_kwargs=kwargs, **(overrides or {}))
+                         model_kwargs=kwargs, **overrides)
     work, out = run_dir(profile, run), result_dir(profile, run)
     train(config, work, root=root, cache_dir=cache_dir, progress=progress)
     tmp = out.with_name(out.name + ".tmp")
@@ -113,7 +117,7 @@ def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: boo
     tmp.mkdir(parents=True)
     for dataset in eval_datasets(run):
         evaluate(work / "best.pt", dataset, "test", tmp / "eval" / dataset, root=root,
-                 cache_dir=cache_dir)
+                 cache_dir=cache_dir, limit=SMOKE["eval_limit"] if smoke else None)
         _keep_figure_maps(tmp / "eval" / dataset / "probs")
     for file in RESULT_FILES:
         shutil.copy2(work / file, tmp / file)

@@ -29,8 +29,9 @@ cat "$out/device.txt"
 # Longest first (bench: ResUNet++ trains 5x slower than U-Net at width 64), STARE has half the images.
 names="drive-resunetpp drive-unetpp stare-resunetpp drive-resunet stare-unetpp drive-attention_unet
 stare-resunet drive-afunet drive-unet stare-attention_unet stare-afunet stare-unet"
-# shellcheck disable=SC2086
-printf '%s-s0\n' $names | timeout "$budget" xargs -P "$jobs" -I{} sh -c \
+# Runs already filed under results/ are not redone.
+todo=$(for n in $names; do [ -f "results/$profile/runs/$n-s0/summary.json" ] || echo "$n-s0"; done)
+printf '%s\n' $todo | timeout "$budget" xargs -P "$jobs" -I{} sh -c \
     "$py -m afunet.pipeline run {} --profile $profile --no-progress ${SETS:-} > logs/{}.log 2>&1 \
      && echo \"done {} \$(date -u +%T)\" || echo \"FAILED {} (see logs/{}.log)\"" | tee "$out/runs.txt"
 echo "wall $(($(date +%s) - start)) s" | tee -a "$out/runs.txt"

@@ -136,6 +136,29 @@ def test_resume_after_kill_equals_uninterrupted_run(reference, config, cache_dir
         assert summary[key] == ref_summary[key], key
 
 
+def test_sparse_checkpoints_resume_to_the_same_result(config, cache_dir, tmp_path):
+    # Checkpoints every 3 epochs: a kill after epoch 4 resumes from epoch 3's files and
+    # replays epoch 4; the result must equal an uninterrupted run checkpointed every epoch.
+    dense = config.replace(epochs=5)
+    sparse = dense.replace(checkpoint_every=3)
+    ref_summary = train(dense, tmp_path / "ref", cache_dir=cache_dir, progress=False)
+
+    def kill_after_fourth_epoch(row):
+        if row["epoch"] == 4:
+            raise Kill
+
+    run = tmp_path / "sparse"
+    with pytest.raises(Kill):
+        train(sparse, run, cache_dir=cache_dir, progress=False,
+              on_epoch_end=kill_after_fourth_epoch)
+    assert load_checkpoint_dict(run / "last.pt")["epoch"] == 3
+    summary = train(sparse, run, cache_dir=cache_dir, progress=False)
+    _assert_same_weights(tmp_path / "ref" / "last.pt", run / "last.pt")
+    _assert_same_weights(tmp_path / "ref" / "best.pt", run / "best.pt")
+    assert _log(tmp_path / "ref" / "log.csv") == _log(run / "log.csv")
+    assert summary["best_val_loss"] == ref_summary["best_val_loss"]
+
+
 def test_kill_between_best_and_last_checkpoint(reference, config, cache_dir, tmp_path):
     # A kill after best.pt but before last.pt leaves a best.pt (and log rows) newer than
     # last.pt: emulated by putting back the last.pt of epoch 1 after the run.

@@ -57,6 +57,7 @@ class TrainConfig:
     channels_last: str | bool = "auto"  # NHWC memory; auto = fastest measured
     compile: bool = False  # torch.compile the model (GPU; slow to start, no gain on this CPU)
     num_threads: int | None = None  # torch CPU threads; None = torch's default
+    checkpoint_every: int = 1  # epochs between checkpoints; a resume replays the rest exactly
     eval_batch_size: int = 2  # validation batch; Dice pools over a batch: keep it fixed in a study
 
     def to_dict(self) -> dict:

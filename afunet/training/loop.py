@@ -118,6 +118,7 @@ def train(
     show = progress and sys.stderr.isatty()
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=f"{config.model} {config.dataset}",
                unit="epoch", disable=not show, dynamic_ncols=True)
+    best = None  # best weights not yet on disk (written with the next last.pt)
     for epoch in range(state["epoch"] + 1, config.epochs + 1):
         if state["bad_epochs"] >= config.patience:
             break
@@ -134,16 +135,21 @@ def train(
         if improved:
             state.update(best_val_loss=val_loss, best_val_f1=val_f1, best_epoch=epoch,
                          bad_epochs=0)
-            # best.pt before last.pt: a kill between the two redoes this epoch, identically.
-            save_checkpoint(dict(meta, format=FORMAT, model=model.state_dict(), epoch=epoch,
-                                 val_loss=val_loss), out / "best.pt")
+            best = dict(meta, format=FORMAT, model=_detached_copy(model.state_dict()),
+                        epoch=epoch, val_loss=val_loss)
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch
         state["history"].append(row)
-        save_checkpoint(dict(meta, format=FORMAT, model=model.state_dict(), epoch=epoch,
-                             val_loss=val_loss, optimizer=optimizer.state_dict(), state=state),
-                        out / "last.pt")
+        ends = epoch == config.epochs or state["bad_epochs"] >= config.patience
+        if ends or epoch % config.checkpoint_every == 0:
+            # best.pt before last.pt: a kill between the two redoes these epochs, identically.
+            if best is not None:
+                save_checkpoint(best, out / "best.pt")
+                best = None
+            save_checkpoint(dict(meta, format=FORMAT, model=model.state_dict(), epoch=epoch,
+                                 val_loss=val_loss, optimizer=optimizer.state_dict(),
+                                 state=state), out / "last.pt")
         _append_log(out / "log.csv", row)
         bar.update(1)
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", f1=f"{val_f1:.4f}",
@@ -155,6 +161,11 @@ def train(
     summary = _summary(config, state, split, device, precision, channels_last, env, model)
     _write_json(out / "summary.json", summary)
     return summary
+
+
+def _detached_copy(state_dict: dict) -> dict:
+    """A copy of the weights that later optimizer steps do not change (kept on the device)."""
+    return {k: v.detach().clone() for k, v in state_dict.items()}
 
 
 def _initial_state() -> dict:

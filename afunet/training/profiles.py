@@ -51,13 +51,15 @@ PROFILES: dict[str, dict] = {
     "cpu": dict(
         dataset="drive",
         width=16,
-        batch_size=2,
-        epochs=150,
-        patience=30,
+        crop=256,
+        batch_size=4,
+        epochs=300,
+        patience=60,
         lr=1e-3,
         rotation=True,
         hflip=True,
         vflip=True,
+        contrast=0.2,
     ),
     "paper": dict(
         dataset="drive",
@@ -70,7 +72,9 @@ PROFILES: dict[str, dict] = {
         rotation=True,
         hflip=True,
         vflip=True,
+        contrast=0.2,
         eval_batch_size=4,
+        checkpoint_every=10,
     ),
 }
 
