@@ -15,7 +15,7 @@ RESULTS := results/$(PROFILE)
 RUNS     = $(shell $(PY) -m afunet.pipeline list --profile $(PROFILE))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint data data-check bench model-table lab paper runs tables figures \
+.PHONY: help venv test lint data data-check bench model-table lab paper runs tables table1 table2 figures \
 	figure2 efficiency ablation cache clean
 
 help: ## List the targets
@@ -55,7 +55,7 @@ paper: $(STAMP) ## Run the whole study: data check, every run, tables, figures (
 	@echo "make paper: profile '$(PROFILE)' ($(words $(RUNS)) runs; PROFILE=smoke|cpu|paper to choose)"
 	$(MAKE) --no-print-directory data-check
 	@$(MAKE) --no-print-directory -k runs || echo "make paper: some runs failed (see above); tables use the runs that finished"
-	$(MAKE) --no-print-directory tables figures ablation
+	$(MAKE) --no-print-directory tables figures
 
 runs: $(RUNS:%=$(RESULTS)/runs/%/summary.json) ## Train and evaluate every run of the profile not yet done
 
@@ -63,7 +63,8 @@ runs: $(RUNS:%=$(RESULTS)/runs/%/summary.json) ## Train and evaluate every run o
 # e.g. make results/cpu/runs/drive-afunet-s0/summary.json, or make run-drive-afunet-s0
 $(RESULTS)/runs/%/summary.json: | $(STAMP)
 	@mkdir -p $(BUILD)/runs
-	$(PAPERMILL) notebooks/02_train.ipynb $(BUILD)/runs/$*.ipynb -p profile $(PROFILE) -p run $*
+	$(PAPERMILL) notebooks/02_train.ipynb $(BUILD)/runs/$*.ipynb -p profile $(PROFILE) -p run $* \
+		-p require_data True -p progress False
 
 run-%: ## Train and evaluate one run, e.g. make run-drive-afunet-s0 PROFILE=cpu
 	$(MAKE) --no-print-directory $(RESULTS)/runs/$*/summary.json
@@ -72,11 +73,13 @@ data-check: $(STAMP) ## Check that DRIVE and STARE are present (the study needs 
 	$(AFUNET) data verify drive
 	$(AFUNET) data verify stare
 
-tables: $(STAMP) ## Table 1 (DRIVE), Table 2 (STARE), cross-data-set, paired tests, PR curves: from results/ alone
+tables: table1 ablation ## Every table, from results/ alone (no training)
+
+table1 table2: $(STAMP) ## Table 1 (DRIVE) and 2 (STARE), cross-data-set, paired tests, PR curves
 	@mkdir -p $(BUILD)
 	$(PAPERMILL) notebooks/03_tables.ipynb $(BUILD)/03_tables.ipynb -p profile $(PROFILE)
 
-figures: figure2 efficiency ## Figure 2 and the efficiency plot, from results/ alone
+figures: figure2 efficiency ## Every figure (Figure 2, efficiency), from results/ alone
 
 figure2: $(STAMP) ## Figure 2: segmentations with red/green boxes, overlays, worst region
 	@mkdir -p $(BUILD)

@@ -82,7 +82,12 @@ def result_dir(profile: str, run: Run) -> Path:
 
 
 def eval_datasets(run: Run) -> list[str]:
-    """Its own test split first, then the other data set's (cross-data-set generalisation)."""
+    """Its own test split first, then the other data set's (cross-data-set generalisation).
+
+    A run on another set (synthetic, CHASE_DB1) is evaluated on its own test split only.
+    """
+    if run.dataset not in DATASETS:
+        return [run.dataset]
     return [run.dataset] + [d for d in DATASETS if d != run.dataset]
 
 

@@ -1,0 +1,435 @@
+"""The study's tables: ours beside the paper's (Tables 1 and 2), cross-data-set, ablation, cost.
+
+Every table is built from `collect`'s long table (one row per run x data set x rater x rule):
+the metric of each run first (pooled over the test images), then the mean and standard
+deviation over seeds (ddof=1; empty with a single seed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from afunet.pipeline import MODEL_NAMES, Run
+from afunet.reporting.results import model_order
+
+PAPER_CSV = Path(__file__).resolve().parents[1] / "paper" / "paper_tables.csv"
+PAPER_METRICS = ("jaccard", "f1", "recall", "precision", "accuracy")
+# The paper's method names (as in paper_tables.csv) -> model keys of afunet.models.
+PAPER_METHODS = {"UNet": "unet", "UNet++": "unetpp", "ResUNet": "resunet",
+                 "ResUNet++": "resunetpp", "AttentionUNet": "attention_unet",
+                 "AF-UNet": "afunet"}
+MODEL_LABELS = {"unet": "U-Net", "unetpp": "UNet++", "resunet": "ResUNet",
+                "resunetpp": "ResUNet++", "attention_unet": "Attention U-Net",
+                "afunet": "AF-UNet", "observer2": "2nd human observer"}
+METRIC_LABELS = {"jaccard": "Jaccard", "f1": "F1", "recall": "Recall",
+                 "precision": "Precision", "accuracy": "Acc (FOV)",
+                 "accuracy_image": "Acc (image)", "specificity": "Specificity",
+                 "cldice": "clDice", "betti0_error": "Betti-0 error",
+                 "thin_f1": "Thin-vessel F1", "auc_roc": "AUC-ROC", "auc_pr": "AUC-PR"}
+RULE_LABELS = {"fixed": "0.5 (fixed)", "val": "val. F1-optimal", "none": "-"}
+# Table 1 / 2 columns: the paper's five (accuracy both ways), then what the paper did not measure.
+TABLE_METRICS = ("jaccard", "f1", "recall", "precision", "accuracy", "accuracy_image",
+                 "cldice", "betti0_error", "thin_f1", "auc_roc", "auc_pr")
+CROSS_METRICS = ("f1", "jaccard", "recall", "precision", "cldice", "auc_pr")
+ABLATION_METRICS = ("f1", "jaccard", "recall", "precision", "cldice", "betti0_error",
+                    "thin_f1", "auc_roc", "auc_pr")
+SKIP_VARIANTS = ("adjacent", "first", "none")  # AF-UNet's skip sources; "adjacent" = default
+
+
+def model_label(key: str) -> str:
+    """Display name of a model key (or "2nd human observer")."""
+    return MODEL_LABELS.get(key, key)
+
+
+def paper_table(dataset: str) -> pd.DataFrame:
+    """The paper's Table 1 (DRIVE) or Table 2 (STARE), from afunet/paper/paper_tables.csv.
+
+    Args:
+        dataset: "drive" or "stare" (any case); other sets give an empty table.
+
+    Returns:
+        DataFrame with columns model (key), method (as printed), jaccard, f1, recall,
+        precision, accuracy; in the paper's row order.
+    """
+    table = pd.read_csv(PAPER_CSV)
+    table = table[table["dataset"].str.lower() == dataset.lower()].copy()
+    table.insert(0, "model", table["method"].map(PAPER_METHODS))
+    return table.drop(columns="dataset").reset_index(drop=True)
+
+
+def in_domain(df: pd.DataFrame, dataset: str, rule: str = "fixed") -> pd.DataFrame:
+    """Model rows trained and tested on ``dataset`` at one threshold rule, default variants."""
+    keep = ((df["dataset"] == dataset) & (df["trained_on"] == dataset)
+            & (df["rater"] == "model") & (df["rule"] == rule) & default_variant(df))
+    return df[keep]
+
+
+def summary_table(df: pd.DataFrame, dataset: str, rule: str = "fixed",
+                  metrics=TABLE_METRICS, observer: bool = True) -> pd.DataFrame:
+    """Mean and standard deviation over seeds per model, beside the paper's numbers.
+
+    Args:
+        df: `collect`'s table.
+        dataset: data set trained and tested on (cross-data-set rows are left out).
+        rule: threshold rule, "fixed" (0.5) or "val" (chosen on validation images).
+        metrics: metric columns to summarise.
+        observer: add the second human observer's row (pooled, against the first observer).
+
+    Returns:
+        DataFrame, one row per model (every model of the paper's table for DRIVE and STARE,
+        with n_seeds 0 where we have no run; only the models found for other sets), then the
+        observer: model, method, rule, n_seeds, seeds, ``<m>_mean``, ``<m>_std`` per metric,
+        ``<m>_paper`` and ``<m>_diff`` (ours - paper) for the paper's metrics. The paper's
+        ``accuracy`` is compared with ours inside the FOV in ``accuracy_diff`` and with ours
+        over the whole image in ``accuracy_image_diff``.
+    """
+    rows_in = in_domain(df, dataset, rule)
+    paper = paper_table(dataset).set_index("model")
+    models = model_order([*rows_in["model"].unique(), *paper.index])
+    rows = []
+    for model in models:
+        part = rows_in[rows_in["model"] == model]
+        row = dict(model=model, method=model_label(model), rule=rule,
+                   n_seeds=int(part["seed"].nunique()),
+                   seeds=",".join(str(s) for s in sorted(part["seed"].unique())))
+        for m in metrics:
+            values = part[m].astype(float)
+            row[f"{m}_mean"] = values.mean() if len(values) else np.nan
+            row[f"{m}_std"] = values.std(ddof=1) if len(values) > 1 else np.nan
+        rows.append(row)
+    if observer:
+        rows += _observer_rows(df, dataset, metrics)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    for m in PAPER_METRICS:
+        out[f"{m}_paper"] = out["model"].map(paper[m]) if m in paper else np.nan
+        if f"{m}_mean" in out:
+            out[f"{m}_diff"] = out[f"{m}_mean"] - out[f"{m}_paper"]
+    if "accuracy_image_mean" in out:
+        out["accuracy_image_diff"] = out["accuracy_image_mean"] - out["accuracy_paper"]
+    return out
+
+
+def results_table(df: pd.DataFrame, dataset: str, rules=("fixed", "val"),
+                  metrics=TABLE_METRICS) -> pd.DataFrame:
+    """`summary_table` for each threshold rule stacked, the observer's row once at the end."""
+    parts = [summary_table(df, dataset, rule, metrics, observer=False) for rule in rules]
+    parts.append(pd.DataFrame(_observer_rows(df, dataset, metrics)))
+    out = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    if out.empty:
+        return out
+    paper = paper_table(dataset).set_index("model")
+    for m in PAPER_METRICS:
+        out[f"{m}_paper"] = out["model"].map(paper[m]) if m in paper else np.nan
+        out[f"{m}_diff"] = out[f"{m}_mean"] - out[f"{m}_paper"] if f"{m}_mean" in out else np.nan
+    if "accuracy_image_mean" in out:
+        out["accuracy_image_diff"] = out["accuracy_image_mean"] - out["accuracy_paper"]
+    return out
+
+
+def format_summary(table: pd.DataFrame, metrics=TABLE_METRICS, digits: int = 4,
+                   paper: bool = True) -> pd.DataFrame:
+    """A `summary_table` / `results_table` as text cells: "0.8123 ± 0.0031", paper beside.
+
+    Args:
+        table: output of `summary_table` or `results_table`.
+        metrics: metrics to show, in order.
+        digits: decimals.
+        paper: add a "(paper)" column after each of the paper's metrics; the paper's accuracy
+            follows our whole-image accuracy, the count it fits.
+
+    Returns:
+        DataFrame of strings: Method, Threshold, n (seeds), then the metric columns.
+    """
+    out = pd.DataFrame({"Method": table["method"],
+                        "Threshold": table["rule"].map(RULE_LABELS).fillna(table["rule"]),
+                        "n": [("" if pd.isna(n) else str(int(n))) for n in table["n_seeds"]]})
+    has_paper = paper and table.get("f1_paper", pd.Series(dtype=float)).notna().any()
+    for m in metrics:
+        out[METRIC_LABELS.get(m, m)] = [
+            mean_std(a, b, 2 if m == "betti0_error" else digits)
+            for a, b in zip(table[f"{m}_mean"], table[f"{m}_std"], strict=True)]
+        paper_col = "accuracy" if m == "accuracy_image" else m
+        if has_paper and paper_col in PAPER_METRICS and m != "accuracy":
+            label = "Acc (paper)" if m == "accuracy_image" else f"{METRIC_LABELS[m]} (paper)"
+            out[label] = [fmt(v, digits) for v in table[f"{paper_col}_paper"]]
+    if has_paper and "accuracy" in metrics and "accuracy_image" not in metrics:
+        out["Acc (paper)"] = [fmt(v, digits) for v in table["accuracy_paper"]]
+    return out
+
+
+# The two halves of a formatted Table 1 / 2: what the paper reports, and what it does not.
+PAPER_VIEW = ("Method", "Threshold", "n", "Jaccard", "Jaccard (paper)", "F1", "F1 (paper)",
+              "Recall", "Recall (paper)", "Precision", "Precision (paper)", "Acc (FOV)",
+              "Acc (image)", "Acc (paper)")
+EXTRA_VIEW = ("Method", "Threshold", "n", "clDice", "Betti-0 error", "Thin-vessel F1",
+              "AUC-ROC", "AUC-PR")
+
+
+def table_parts(shown: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """A `format_summary` table in two readable parts: the paper's metrics, then the others.
+
+    Args:
+        shown: output of `format_summary`.
+
+    Returns:
+        [("the paper's metrics", ...), ("beyond the paper", ...)], parts without a metric
+        column left out; pass it as ``display`` to `write_table`.
+    """
+    parts = []
+    for title, columns in (("the paper's metrics", PAPER_VIEW), ("beyond the paper", EXTRA_VIEW)):
+        keep = [c for c in columns if c in shown.columns]
+        if len(keep) > 3:
+            parts.append((title, shown[keep]))
+    return parts
+
+
+def cross_dataset_table(df: pd.DataFrame, rule: str = "fixed",
+                        metrics=CROSS_METRICS) -> pd.DataFrame:
+    """Models tested on a data set they were not trained on, beside their in-domain F1.
+
+    Args:
+        df: `collect`'s table.
+        rule: threshold rule (the threshold always comes from the training set's validation
+            images, so "val" is the deployable one).
+        metrics: metrics to summarise (mean and std over seeds).
+
+    Returns:
+        DataFrame, one row per model x training set x test set with trained_on != dataset:
+        model, method, trained_on, dataset, n_seeds, ``<m>_mean``, ``<m>_std``, and
+        f1_in_domain (the same model trained on the test set, mean over seeds), f1_gap
+        (in-domain - cross). Empty when there is no cross-data-set evaluation.
+    """
+    keep = ((df["trained_on"] != df["dataset"]) & (df["rater"] == "model")
+            & (df["rule"] == rule) & default_variant(df))
+    cross = df[keep]
+    rows = []
+    for (model, src, dst), part in cross.groupby(["model", "trained_on", "dataset"]):
+        row = dict(model=model, method=model_label(model), trained_on=src, dataset=dst,
+                   rule=rule, n_seeds=int(part["seed"].nunique()))
+        for m in metrics:
+            row[f"{m}_mean"] = part[m].mean()
+            row[f"{m}_std"] = part[m].std(ddof=1) if len(part) > 1 else np.nan
+        home = in_domain(df, dst, rule)
+        row["f1_in_domain"] = home.loc[home["model"] == model, "f1"].mean()
+        row["f1_gap"] = row["f1_in_domain"] - row["f1_mean"]
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    order = {m: i for i, m in enumerate(model_order(out["model"]))}
+    return out.sort_values(["trained_on", "dataset", "model"],
+                           key=lambda s: s.map(order) if s.name == "model" else s,
+                           ignore_index=True)
+
+
+def ablation_table(df: pd.DataFrame, dataset: str = "drive", seed: int = 0,
+                   rule: str = "fixed", metrics=ABLATION_METRICS,
+                   reference: str | None = "unet") -> pd.DataFrame:
+    """AF-UNet's skip-source variants side by side: validation and test numbers of one seed.
+
+    Args:
+        df: `collect`'s table.
+        dataset: training and test set of the ablation (the pipeline's: DRIVE).
+        seed: seed of the runs compared (the pipeline trains the variants with seed 0 only,
+            so the default variant's other seeds are not mixed in).
+        rule: threshold rule of the test metrics.
+        metrics: test metrics shown.
+        reference: a model whose run of the same seed is added as a last row for comparison
+            (default U-Net: "none" is U-Net's architecture); None for no such row.
+
+    Returns:
+        DataFrame, one row per variant in ``SKIP_VARIANTS`` order (present or not), then the
+        reference: variant, run, present, rule, params, best_epoch, best_val_loss, best_val_f1,
+        epochs_run, train_seconds, then the test metrics (NaN where the run is missing).
+    """
+    sel = df[(df["trained_on"] == dataset) & (df["dataset"] == dataset) & (df["seed"] == seed)
+             & (df["rater"] == "model") & (df["rule"] == rule)]
+    names = {v: Run(dataset, "afunet", seed, None if v == "adjacent" else v).name
+             for v in SKIP_VARIANTS}
+    if reference:
+        names[f"{reference} (reference)"] = Run(dataset, reference, seed).name
+    rows = []
+    for variant, name in names.items():
+        part = sel[sel["run"] == name]
+        row = dict(variant=variant, run=name, present=not part.empty, rule=rule)
+        first = part.iloc[0] if not part.empty else None
+        for key in ("params", "best_epoch", "best_val_loss", "best_val_f1", "epochs_run",
+                    "train_seconds", *metrics):
+            row[key] = first[key] if first is not None else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_cross(table: pd.DataFrame, metrics=CROSS_METRICS, digits: int = 4) -> pd.DataFrame:
+    """A `cross_dataset_table` as text cells (mean ± std over seeds)."""
+    if table.empty:
+        return pd.DataFrame(columns=["Method", "Trained on", "Tested on", "Threshold", "n"])
+    out = pd.DataFrame({"Method": table["method"], "Trained on": table["trained_on"].str.upper(),
+                        "Tested on": table["dataset"].str.upper(),
+                        "Threshold": table["rule"].map(RULE_LABELS),
+                        "n": table["n_seeds"].astype(int).astype(str)})
+    for m in metrics:
+        out[METRIC_LABELS.get(m, m)] = [mean_std(a, b, digits) for a, b in
+                                        zip(table[f"{m}_mean"], table[f"{m}_std"], strict=True)]
+    out["F1 in-domain"] = [fmt(v, digits) for v in table["f1_in_domain"]]
+    out["F1 gap"] = [fmt(v, digits) for v in table["f1_gap"]]
+    return out
+
+
+def format_ablation(table: pd.DataFrame, metrics=ABLATION_METRICS,
+                    digits: int = 4) -> pd.DataFrame:
+    """An `ablation_table` (one or more rules stacked) as text cells."""
+    out = pd.DataFrame({"Variant": table["variant"], "Run": table["run"],
+                        "Threshold": table["rule"].map(RULE_LABELS),
+                        "Params": [("" if pd.isna(v) else f"{int(v):,}") for v in table["params"]],
+                        "Best epoch": [("" if pd.isna(v) else str(int(v)))
+                                       for v in table["best_epoch"]],
+                        "Val loss": [fmt(v, digits) for v in table["best_val_loss"]],
+                        "Val F1": [fmt(v, digits) for v in table["best_val_f1"]]})
+    for m in metrics:
+        out[METRIC_LABELS.get(m, m)] = [fmt(v, 2 if m == "betti0_error" else digits)
+                                        for v in table[m]]
+    return out
+
+
+def format_efficiency(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """An `efficiency_table` as text cells: millions of parameters, GFLOPs, ms, F1 ± std."""
+    out = pd.DataFrame({"Method": table["method"]})
+    for col in table.columns:
+        if col.startswith("params_w"):
+            out[f"Params (M), width {col[8:]}"] = [fmt(v / 1e6, 2) for v in table[col]]
+        elif col.startswith("gflops_w"):
+            out[f"GFLOPs, width {col[8:]}"] = [fmt(v, 1) for v in table[col]]
+    if "infer_ms" in table:
+        out["Latency (ms)"] = [fmt(v, 1) for v in table["infer_ms"]]
+    if "train_images_per_s" in table:
+        out["Train (img/s)"] = [fmt(v, 2) for v in table["train_images_per_s"]]
+    out["n"] = table["n_seeds"].astype(str)
+    out["F1"] = [mean_std(a, b, digits) for a, b in
+                 zip(table["f1_mean"], table["f1_std"], strict=True)]
+    out["Training (min)"] = [fmt(v, 1) for v in table["train_minutes"]]
+    out["Epochs"] = [fmt(v, 0) for v in table["epochs_run"]]
+    return out
+
+
+def model_costs(widths=(16, 64), size: int = 512, models=MODEL_NAMES) -> pd.DataFrame:
+    """Parameters and forward GFLOPs of each model at each width, for one size x size image.
+
+    Counted on torch's "meta" device (no memory, about a second per model at width 64) by
+    `afunet.models.table.count`: FLOPs of convolutions and matrix products, a multiply-add = 2.
+
+    Args:
+        widths: channel widths of the first stage (the paper: 64).
+        size: input side in pixels (the paper's Figure 1: 512).
+        models: model keys.
+
+    Returns:
+        DataFrame with columns model, width, size, params, gflops.
+    """
+    from afunet.models.table import count
+
+    rows = []
+    for width in widths:
+        for model in models:
+            s = count(model, width, size)
+            rows.append(dict(model=model, width=width, size=size, params=int(s["params"]),
+                             gflops=float(s["gflops"])))
+    return pd.DataFrame(rows)
+
+
+def efficiency_table(df: pd.DataFrame, costs: pd.DataFrame, bench: pd.DataFrame | None = None,
+                     dataset: str = "drive", rule: str = "fixed") -> pd.DataFrame:
+    """Cost beside accuracy per model: parameters, GFLOPs, latency, training time, F1.
+
+    Args:
+        df: `collect`'s table (F1 and training time of the runs; may be empty).
+        costs: `model_costs` output (one or more widths).
+        bench: optional bench CSV (afunet.bench.FIELDS) of one device: infer_ms and
+            train_images_per_s per model are added (its fastest setting, `bench_best`).
+        dataset: in-domain data set whose F1 is shown.
+        rule: threshold rule of the F1.
+
+    Returns:
+        DataFrame, one row per model: params_w<W> and gflops_w<W> per width, infer_ms,
+        train_images_per_s (with bench), n_seeds, f1_mean, f1_std, train_minutes (mean over
+        the runs of ``dataset``), epochs_run.
+    """
+    out = pd.DataFrame({"model": model_order(costs["model"].unique())})
+    out["method"] = out["model"].map(model_label)
+    for width, part in costs.groupby("width"):
+        part = part.set_index("model")
+        out[f"params_w{width}"] = out["model"].map(part["params"])
+        out[f"gflops_w{width}"] = out["model"].map(part["gflops"])
+    if bench is not None and not bench.empty:
+        first = bench_best(bench).set_index("model")
+        for col in ("infer_ms", "train_images_per_s"):
+            if col in first:
+                out[col] = out["model"].map(first[col])
+    runs = in_domain(df, dataset, rule)
+    grouped = runs.groupby("model")
+    out["n_seeds"] = out["model"].map(grouped["seed"].nunique()).fillna(0).astype(int)
+    out["f1_mean"] = out["model"].map(grouped["f1"].mean())
+    out["f1_std"] = out["model"].map(grouped["f1"].std(ddof=1))
+    out["train_minutes"] = out["model"].map(grouped["train_seconds"].mean() / 60)
+    out["epochs_run"] = out["model"].map(grouped["epochs_run"].mean())
+    return out
+
+
+def bench_best(bench: pd.DataFrame) -> pd.DataFrame:
+    """One row per model of an `afunet bench` CSV: the setting with the highest training
+    throughput (a CSV may time several precisions and memory formats per model).
+
+    Args:
+        bench: the CSV as read by pandas (columns of afunet.bench.FIELDS).
+
+    Returns:
+        DataFrame in the paper's model order: model, device_name, width, size (H x W),
+        precision, channels_last, train_images_per_s, train_step_ms, infer_ms.
+    """
+    best = bench.sort_values("train_images_per_s", ascending=False, kind="stable")
+    best = best.drop_duplicates("model").set_index("model")
+    best = best.loc[model_order(best.index)].reset_index()
+    best["size"] = best["height"].astype(str) + " x " + best["input_width"].astype(str)
+    columns = ["model", "device_name", "width", "size", "precision", "channels_last",
+               "train_images_per_s", "train_step_ms", "infer_ms"]
+    return best[[c for c in columns if c in best.columns]]
+
+
+def mean_std(mean, std, digits: int = 4, std_digits: int | None = None) -> str:
+    """"0.8123 ± 0.0031" (or the mean alone with one seed, "" when there is no value)."""
+    if mean is None or pd.isna(mean):
+        return ""
+    if std is None or pd.isna(std):
+        return fmt(mean, digits)
+    return f"{fmt(mean, digits)} ± {fmt(std, std_digits if std_digits is not None else digits)}"
+
+
+def fmt(value, digits: int = 4) -> str:
+    """A number with fixed decimals, "" for NaN / None."""
+    return "" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
+
+
+def default_variant(df: pd.DataFrame) -> pd.Series:
+    """Rows of each model's default setting (AF-UNet's adjacent skips; not the ablation)."""
+    return df["skip_source"].fillna("").isin(["", "adjacent"])
+
+
+def _observer_rows(df: pd.DataFrame, dataset: str, metrics) -> list[dict]:
+    """The second observer's row (same for every run on a set; in-domain runs preferred)."""
+    obs = df[(df["rater"] == "observer2") & (df["dataset"] == dataset)]
+    if obs.empty:
+        return []
+    obs = obs.sort_values("trained_on", key=lambda s: s != dataset, kind="stable")
+    first = obs.iloc[0]
+    row = dict(model="observer2", method=model_label("observer2"), rule="none",
+               n_seeds=np.nan, seeds="")
+    for m in metrics:
+        row[f"{m}_mean"] = first[m] if m in first else np.nan
+        row[f"{m}_std"] = np.nan
+    return [row]
+
