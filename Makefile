@@ -12,6 +12,8 @@ PROFILE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo paper || echo cpu)
 PAPERMILL := $(VENV)/bin/papermill --no-progress-bar --log-level WARNING
 BUILD   := build/$(PROFILE)
 RESULTS := results/$(PROFILE)
+# Runs trained side by side: 1 on a small CPU (each has a 20-minute budget), more on a GPU.
+JOBS    ?= 1
 RUNS     = $(shell $(PY) -m afunet.pipeline list --profile $(PROFILE))
 
 .DEFAULT_GOAL := help
@@ -41,7 +43,7 @@ data: $(STAMP) ## Say which data sets are present, and verify them
 	$(AFUNET) data verify
 
 bench: $(STAMP) ## Benchmark the six models at width 16, 512x512, on this machine
-	$(AFUNET) bench --models all --width 16 --size 512 --out results/bench/
+	$(AFUNET) bench --models all --width 16 --size 512 --out results/bench/bench_w16_512_cpu.csv
 
 model-table: $(STAMP) ## Parameters and GFLOPs of the six models (README table)
 	$(PY) -m afunet.models.table --widths 64 16 --size 512 --readme README.md
@@ -54,7 +56,7 @@ lab: $(STAMP) ## Open JupyterLab on the project's environment (kernel "afunet")
 paper: $(STAMP) ## Run the whole study: data check, every run, tables, figures (PROFILE=smoke|cpu|paper)
 	@echo "make paper: profile '$(PROFILE)' ($(words $(RUNS)) runs; PROFILE=smoke|cpu|paper to choose)"
 	$(MAKE) --no-print-directory data-check
-	@$(MAKE) --no-print-directory -k runs || echo "make paper: some runs failed (see above); tables use the runs that finished"
+	@$(MAKE) --no-print-directory -k -j $(JOBS) runs || echo "make paper: some runs failed (see above); tables use the runs that finished"
 	$(MAKE) --no-print-directory tables figures
 
 runs: $(RUNS:%=$(RESULTS)/runs/%/summary.json) ## Train and evaluate every run of the profile not yet done

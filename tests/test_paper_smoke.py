@@ -30,7 +30,8 @@ def test_make_paper_smoke_writes_every_table_and_figure(data_root):
     for folder in ("results/smoke", "figures/smoke", "runs/smoke", "build/smoke"):
         shutil.rmtree(ROOT / folder, ignore_errors=True)
     env = {**os.environ, "AFUNET_DATA": str(data_root)}
-    done = subprocess.run(["make", "paper", "PROFILE=smoke"], cwd=ROOT, env=env,
+    # JOBS=2: smoke runs are tiny, two at a time use both cores of a small CI machine.
+    done = subprocess.run(["make", "paper", "PROFILE=smoke", "JOBS=2"], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "some runs failed" not in done.stdout, done.stdout[-3000:]

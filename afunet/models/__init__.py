@@ -25,7 +25,17 @@ MODELS: dict[str, type[SegmentationModel]] = {
     "afunet": AFUNet,
 }
 
-__all__ = ["MODELS", "ModelError", "SegmentationModel", "create_model", "list_models", "summary"]
+# Display names, as figures and tables print them.
+MODEL_LABELS: dict[str, str] = {
+    "unet": "U-Net",
+    "unetpp": "UNet++",
+    "resunet": "ResUNet",
+    "resunetpp": "ResUNet++",
+    "attention_unet": "Attention U-Net",
+    "afunet": "AF-UNet",
+}
+
+__all__ = ["MODELS", "MODEL_LABELS", "ModelError", "SegmentationModel", "create_model", "list_models", "summary"]
 
 
 def list_models() -> list[str]:

@@ -11,16 +11,7 @@ from pathlib import Path
 
 import torch
 
-from afunet.models import create_model, list_models, summary
-
-NAMES = {
-    "unet": "U-Net",
-    "unetpp": "UNet++",
-    "resunet": "ResUNet",
-    "resunetpp": "ResUNet++",
-    "attention_unet": "Attention U-Net",
-    "afunet": "AF-UNet",
-}
+from afunet.models import MODEL_LABELS, create_model, list_models, summary
 
 
 def count(name: str, width: int, size: int, in_channels: int = 3) -> dict:
@@ -41,7 +32,7 @@ def markdown(widths: list[int], size: int) -> str:
     rule = ["---"] + ["---:"] * (len(head) - 1)  # numbers right-aligned
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(rule) + "|"]
     for name in list_models():
-        cells = [NAMES.get(name, name)]
+        cells = [MODEL_LABELS.get(name, name)]
         for w in widths:
             s = count(name, w, size)
             cells += [f"{s['params'] / 1e6:.2f}", f"{s['gflops']:.1f}"]

@@ -7,14 +7,7 @@ from pathlib import Path
 
 import seaborn as sns
 
-MODEL_LABELS = {
-    "unet": "U-Net",
-    "unetpp": "UNet++",
-    "resunet": "ResUNet",
-    "resunetpp": "ResUNet++",
-    "attention_unet": "Attention U-Net",
-    "afunet": "AF-UNet",
-}
+from afunet.models import MODEL_LABELS  # re-exported as afunet.plotting.MODEL_LABELS
 
 # Okabe-Ito colours (safe for the common colour-vision deficiencies). AF-UNet gets vermillion,
 # the most saturated one, and is also drawn thicker / larger (see ``is_focus``); the yellow of

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from afunet import models
 from afunet.pipeline import MODEL_NAMES, Run
 from afunet.reporting.results import model_order
 
@@ -21,9 +22,7 @@ PAPER_METRICS = ("jaccard", "f1", "recall", "precision", "accuracy")
 PAPER_METHODS = {"UNet": "unet", "UNet++": "unetpp", "ResUNet": "resunet",
                  "ResUNet++": "resunetpp", "AttentionUNet": "attention_unet",
                  "AF-UNet": "afunet"}
-MODEL_LABELS = {"unet": "U-Net", "unetpp": "UNet++", "resunet": "ResUNet",
-                "resunetpp": "ResUNet++", "attention_unet": "Attention U-Net",
-                "afunet": "AF-UNet", "observer2": "2nd human observer"}
+MODEL_LABELS = {**models.MODEL_LABELS, "observer2": "2nd human observer"}
 METRIC_LABELS = {"jaccard": "Jaccard", "f1": "F1", "recall": "Recall",
                  "precision": "Precision", "accuracy": "Acc (FOV)",
                  "accuracy_image": "Acc (image)", "specificity": "Specificity",
