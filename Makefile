@@ -14,7 +14,7 @@ BUILD   := build/$(PROFILE)
 RESULTS := results/$(PROFILE)
 # Runs trained side by side: 1 on a small CPU (each has a 20-minute budget), more on a GPU.
 JOBS    ?= 1
-RUNS     = $(shell $(PY) -m afunet.pipeline list --profile $(PROFILE))
+RUNS     = $(shell $(PY) -m afunet.pipeline list --profile $(PROFILE) 2>/dev/null)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test lint data data-check bench model-table lab paper runs tables table1 table2 figures \
