@@ -36,7 +36,7 @@ lint: $(STAMP) ## Run ruff on the package, tests and notebooks
 
 test: $(STAMP) lint ## Run the whole test suite: unit tests, `make paper PROFILE=smoke`, every notebook
 	$(PY) scripts/prepare_notebooks.py build/ci-notebooks
-	$(VENV)/bin/pytest -q tests build/ci-notebooks --nbval-lax -p no:cacheprovider
+	$(VENV)/bin/pytest -q tests build/ci-notebooks --nbval-lax -p no:cacheprovider --durations=10
 
 data: $(STAMP) ## Say which data sets are present, and verify them
 	$(AFUNET) data list
