@@ -76,6 +76,8 @@ def _log_ticks(ax, values) -> None:
     if len(cands) < 3:  # a narrow range (e.g. 12-20 ms): add intermediate steps
         more = np.outer(10.0**k, (1.2, 2.5)).ravel()
         cands = np.unique(np.r_[cands, more[(more >= lo) & (more <= hi)]])
+    # no round candidate in a very narrow range: the values themselves, to 3 significant digits
+    ticks = np.unique([float(f"{v:.3g}") for v in np.asarray(values, dtype=float)])[:6]
     for step in range(1, len(cands) + 1):  # the densest regular subset with at most 6 ticks
         ticks = cands[::step]
         if len(ticks) <= 6:
