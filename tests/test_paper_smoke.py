@@ -29,7 +29,8 @@ PROMISED = [
 def test_make_paper_smoke_writes_every_table_and_figure(data_root):
     for folder in ("results/smoke", "figures/smoke", "runs/smoke", "build/smoke"):
         shutil.rmtree(ROOT / folder, ignore_errors=True)
-    env = {**os.environ, "AFUNET_DATA": str(data_root)}
+    # One torch thread per run: two runs side by side on two cores, not four threads fighting.
+    env = {**os.environ, "AFUNET_DATA": str(data_root), "OMP_NUM_THREADS": "1"}
     # JOBS=2: smoke runs are tiny, two at a time use both cores of a small CI machine.
     done = subprocess.run(["make", "paper", "PROFILE=smoke", "JOBS=2"], cwd=ROOT, env=env,
                           capture_output=True, text=True)
