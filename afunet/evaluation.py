@@ -191,8 +191,9 @@ def _score_rows(data, preds, probs, rater, rule, threshold) -> list[dict]:
 
 
 def _thin_counts(data, i, pred) -> metrics.Counts:
-    """Image i's confusion counts on its thin-vessel region (topology.thin_counts, precomputed)."""
-    return metrics.confusion(pred, data["labels"][i], data["thin_regions"][i])
+    """Image i's topology.thin_counts, on its precomputed thin-vessel region."""
+    return topology.thin_counts(pred, data["labels"][i], data["fovs"][i],
+                                region=data["thin_regions"][i])
 
 
 def _aggregate(data, preds, rows) -> dict:

@@ -132,7 +132,7 @@ def thin_region(target, mask=None, max_width: int = 3) -> np.ndarray:
     return region if mask is None else region & _as_2d(mask, "mask")
 
 
-def thin_counts(pred, target, mask=None, max_width: int = 3) -> Counts:
+def thin_counts(pred, target, mask=None, max_width: int = 3, region=None) -> Counts:
     """Confusion counts restricted to the thin-vessel region.
 
     Region = thin ground-truth vessels (``thin_vessel_mask``) dilated by a disc of radius
@@ -146,13 +146,17 @@ def thin_counts(pred, target, mask=None, max_width: int = 3) -> Counts:
         target: bool ground truth, 2-D.
         mask: optional bool field of view.
         max_width: largest width (pixels) still called thin.
+        region: ``thin_region(target, mask, max_width)`` when already computed (it depends
+            on the ground truth only, so an evaluation computes it once per image).
 
     Returns:
         Counts inside the region.
     """
     p = _as_2d(pred, "pred", mask)
     t = _as_2d(target, "target", mask)
-    return confusion(p, t, mask=thin_region(t, mask, max_width))
+    if region is None:
+        region = thin_region(t, mask, max_width)
+    return confusion(p, t, mask=region)
 
 
 def thin_f1(pred, target, mask=None, max_width: int = 3) -> float:
