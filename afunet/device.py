@@ -109,9 +109,10 @@ def synchronize(device: torch.device) -> None:
 
 
 def git_commit() -> str | None:
-    """The afunet checkout's commit (with "+dirty" if modified), or None outside a git checkout.
+    """The afunet checkout's commit (with "+dirty" if its code is modified), or None outside git.
 
-    ``$AFUNET_GIT_COMMIT`` wins: a copy of the tree without .git (a GPU machine) still records
+    Only the code counts (the package, pyproject.toml): results that earlier runs wrote into
+    results/ do not make a later run's code version dirty. ``$AFUNET_GIT_COMMIT`` wins: a copy of the tree without .git (a GPU machine) still records
     the commit it was sent from.
     """
     if os.environ.get("AFUNET_GIT_COMMIT"):
@@ -123,7 +124,8 @@ def git_commit() -> str | None:
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--",
+             "afunet", "pyproject.toml"],
             capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):

@@ -7,6 +7,7 @@ then executes `notebooks/02_train.ipynb` once per name through papermill; the no
 Layout (the heavy part stays out of git):
     runs/<profile>/<name>/              checkpoints, full logs (ignored)
     results/<profile>/runs/<name>/      config.json, log.csv, summary.json, eval/<dataset>/... (committed)
+    results/<profile>/checkpoints/<name>.pt   fp16 best weights of the runs in SHARED_WEIGHTS (committed)
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ SMOKE = dict(overrides={"input_size": 128}, eval_limit=2)
 FIGURE_IMAGES = 1  # probability maps kept per evaluation (the first test images, by id)
 # Light files copied from a run folder into results/ (no checkpoints, no probability maps).
 RESULT_FILES = ("config.json", "log.csv", "summary.json")
+# Models whose seed-0 weights are committed (fp16, a few MB at width 16), so that `afunet
+# predict` and the notebooks work without retraining. Not `paper`: width 64 is 60+ MB.
+SHARED_WEIGHTS = {"smoke": ("afunet", "unet"), "cpu": ("afunet", "unet")}
 
 _NAME = re.compile(r"^(?P<dataset>[a-z0-9_]+)-(?P<model>[a-z_]+)(@(?P<skip>[a-z]+))?-s(?P<seed>\d+)$")
 
@@ -81,6 +85,24 @@ def result_dir(profile: str, run: Run) -> Path:
     return REPO / "results" / profile / "runs" / run.name
 
 
+def shared_checkpoint(profile: str, run: Run) -> Path:
+    """Where a run's committed fp16 weights go (only runs that `shares_weights`)."""
+    return REPO / "results" / profile / "checkpoints" / f"{run.name}.pt"
+
+
+def shares_weights(profile: str, run: Run) -> bool:
+    """Whether the run's best weights are committed: seed 0 of SHARED_WEIGHTS, no ablation."""
+    return run.seed == 0 and not run.skip_source and run.model in SHARED_WEIGHTS.get(profile, ())
+
+
+def best_checkpoint(profile: str, run: Run) -> Path | None:
+    """The run's best.pt if trained here, else its committed fp16 copy, else None."""
+    for path in (run_dir(profile, run) / "best.pt", shared_checkpoint(profile, run)):
+        if path.is_file():
+            return path
+    return None
+
+
 def eval_datasets(run: Run) -> list[str]:
     """Its own test split first, then the other data set's (cross-data-set generalisation).
 
@@ -94,6 +116,9 @@ def eval_datasets(run: Run) -> list[str]:
 def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: bool = True,
             overrides: dict | None = None) -> Path:
     """Train (or resume) one run, evaluate it on every test set, copy its results into results/.
+
+    Runs that `shares_weights` also get their best weights exported in fp16 to
+    results/<profile>/checkpoints/<name>.pt.
 
     Args:
         profile: training profile (see afunet.training.PROFILES).
@@ -126,6 +151,10 @@ def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: boo
         _keep_figure_maps(tmp / "eval" / dataset / "probs")
     for file in RESULT_FILES:
         shutil.copy2(work / file, tmp / file)
+    if shares_weights(profile, run):
+        from afunet.training.checkpoint import export_checkpoint
+
+        export_checkpoint(work / "best.pt", shared_checkpoint(profile, run))
     # Replace the whole folder at once: a failure never leaves half a result behind.
     shutil.rmtree(out, ignore_errors=True)
     tmp.replace(out)

@@ -17,6 +17,8 @@ PROMISED = [
     "results/smoke/table2_stare.tex",
     "results/smoke/efficiency.csv",
     "results/smoke/ablation.csv",
+    "results/smoke/checkpoints/drive-afunet-s0.pt",
+    "results/smoke/checkpoints/stare-unet-s0.pt",
     "figures/smoke/figure2_drive.png",
     "figures/smoke/figure2_drive.pdf",
     "figures/smoke/figure2_stare.png",
