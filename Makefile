@@ -18,7 +18,7 @@ RUNS     = $(shell $(PY) -m afunet.pipeline list --profile $(PROFILE) 2>/dev/nul
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test lint data data-check bench model-table lab paper runs tables table1 table2 figures \
-	figure2 efficiency ablation cache clean
+	figure2 efficiency ablation readme cache clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -75,7 +75,10 @@ data-check: $(STAMP) ## Check that DRIVE and STARE are present (the study needs 
 	$(AFUNET) data verify drive
 	$(AFUNET) data verify stare
 
-tables: table1 ablation ## Every table, from results/ alone (no training)
+tables: table1 ablation readme ## Every table, from results/ alone (no training)
+
+readme: $(STAMP) ## README's results block of the profile, from results/ alone (if the README has one)
+	$(PY) -m afunet.reporting.readme --profile $(PROFILE)
 
 table1 table2: $(STAMP) ## Table 1 (DRIVE) and 2 (STARE), cross-data-set, paired tests, PR curves
 	@mkdir -p $(BUILD)

@@ -333,3 +333,31 @@ def test_efficiency_table_with_bench(tree):
     assert eff.loc["afunet", "train_minutes"] == pytest.approx(100 / 60)
     shown = reporting.format_efficiency(eff.reset_index())
     assert {"Params (M), width 16", "GFLOPs, width 64", "Latency (ms)", "F1"} <= set(shown.columns)
+
+
+def test_readme_block_written_checked_and_left_alone_without_markers(tree, tmp_path):
+    from afunet.reporting import readme
+
+    path = tmp_path / "README.md"
+    begin, end = readme.markers(PROFILE)
+    path.write_text(f"# x\n\nby hand\n{begin}\nstale 0.9999\n{end}\ntail\n")
+    assert not readme.update(PROFILE, path, check=True, results_root=tree)
+    assert "stale" in path.read_text()  # check mode writes nothing
+    assert readme.update(PROFILE, path, results_root=tree)
+    text = path.read_text()
+    assert text.startswith("# x\n\nby hand\n") and text.endswith(f"{end}\ntail\n")
+    assert "stale" not in text and "Runs filed: 10 of 38" in text
+    # AF-UNet is planted 0.02 above U-Net on every image: the claims say so.
+    assert "AF-UNet has the highest F1 of the 3 models run here: yes" in text
+    assert "f1 +0.0200" in text
+    assert readme.update(PROFILE, path, check=True, results_root=tree)
+    other = tmp_path / "OTHER.md"
+    other.write_text("no block\n")
+    assert readme.update(PROFILE, other, results_root=tree) and other.read_text() == "no block\n"
+
+
+def test_committed_readme_matches_committed_results():
+    from afunet.reporting import readme
+
+    assert readme.markers("cpu")[0] in readme.README.read_text()
+    assert readme.update("cpu", check=True), "README results block is stale: make readme PROFILE=cpu"

@@ -1,0 +1,165 @@
+"""The README's results section, written from results/<profile>/ so that no number in it is typed.
+
+The README holds one block per profile between two markers::
+
+    <!-- results:cpu:begin -->
+    ...
+    <!-- results:cpu:end -->
+
+`make readme PROFILE=cpu` (also part of `make tables`) rewrites the block; a test checks that the
+committed README equals what the committed results give. Prose around the block is by hand and
+cites no number that is not in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from afunet.pipeline import DATASETS, plan
+from afunet.reporting.results import REPO, collect, per_image
+from afunet.reporting.stats import paired_tests
+from afunet.reporting.tables import (
+    cross_dataset_table,
+    fmt,
+    format_summary,
+    model_label,
+    summary_table,
+)
+from afunet.reporting.writers import to_markdown
+
+README = REPO / "README.md"
+COLUMNS = ("Method", "n", "Jaccard", "Jaccard (paper)", "F1", "F1 (paper)", "Recall",
+           "Recall (paper)", "Precision", "Precision (paper)", "Acc (image)", "Acc (paper)",
+           "clDice", "Thin-vessel F1")
+CLAIM_METRICS = ("f1", "jaccard", "precision", "recall")  # the paper's claims, in its words' order
+TABLE_NAMES = {"drive": "Table 1", "stare": "Table 2"}
+
+
+def markers(profile: str) -> tuple[str, str]:
+    """The begin and end marker lines of a profile's block."""
+    return f"<!-- results:{profile}:begin -->", f"<!-- results:{profile}:end -->"
+
+
+def render_block(profile: str, results_root=None) -> str:
+    """The block's text (without markers) from results/<profile>/.
+
+    Args:
+        profile: "cpu", "paper", ...
+        results_root: folder holding <profile>/ (default: the repository's results/).
+
+    Returns:
+        Markdown: runs filed, then per data set its table (ours beside the paper, pooled in
+        the FOV at 0.5) and the paper's claims checked against ours with paired tests.
+    """
+    df = collect(profile, results_root)
+    done = sorted(set(df["run"])) if not df.empty else []
+    lines = [f"Runs filed: {len(done)} of {len(plan(profile))} "
+             f"(`python -m afunet.pipeline list --profile {profile}`); source: "
+             f"`results/{profile}/runs/*/eval/*/metrics.json`, written by "
+             f"`make readme PROFILE={profile}`.", ""]
+    if df.empty:
+        return "\n".join(lines + ["No run has finished yet."])
+    images = per_image(profile, results_root)
+    for dataset in DATASETS:
+        table = summary_table(df, dataset)
+        table = table[(table["n_seeds"] > 0) | (table["model"] == "observer2")]
+        if not (table["model"] != "observer2").any():
+            continue
+        shown = format_summary(table)
+        shown = shown[[c for c in COLUMNS if c in shown.columns]]
+        lines += [f"**{dataset.upper()} test set** ({TABLE_NAMES[dataset]}): pooled inside the "
+                  "FOV at the fixed threshold 0.5; ours mean ± std over n seeds, the paper's as "
+                  "printed; Acc (image) counts the whole frame, as the paper's accuracy does.",
+                  "", to_markdown(shown).rstrip("\n"), ""]
+        lines += _claims(table, paired_tests(images, dataset), dataset)
+    cross = cross_dataset_table(df)
+    if not cross.empty:
+        lines += ["**Across data sets** (trained on one, tested on the other, F1 at 0.5): "
+                  + "; ".join(f"{model_label(r.model)} {r.trained_on.upper()} -> "
+                              f"{r.dataset.upper()} {fmt(r.f1_mean)} (n={int(r.n_seeds)})"
+                              for r in cross.itertuples()) + ".", ""]
+    return "\n".join(lines).rstrip("\n")
+
+
+def _claims(table: pd.DataFrame, tests: pd.DataFrame, dataset: str) -> list[str]:
+    """The paper's claims on one data set, checked: best F1, and AF-UNet against U-Net."""
+    ours = table[table["model"] != "observer2"].set_index("model")
+    if "afunet" not in ours.index or len(ours) < 2:
+        return []
+    # A tie at the top counts for AF-UNet (its mean is then the highest).
+    best = "afunet" if ours.loc["afunet", "f1_mean"] >= ours["f1_mean"].max() \
+        else ours["f1_mean"].idxmax()
+    verdict = "yes" if best == "afunet" else f"no; highest: {model_label(best)}"
+    lines = [f"- AF-UNet has the highest F1 of the {len(ours)} models run here: {verdict} "
+             f"{fmt(ours.loc[best, 'f1_mean'])} (the paper: AF-UNet highest, "
+             f"{fmt(ours.loc['afunet', 'f1_paper'])})."]
+    pair = tests[(tests["baseline"] == "unet") & tests["metric"].isin(CLAIM_METRICS)]
+    if not pair.empty:
+        pair = pair.set_index("metric")
+        n_images, seeds = int(pair["n_images"].iloc[0]), int(pair["n_seeds_reference"].iloc[0])
+        parts = [f"{m} {pair.loc[m, 'mean_diff']:+.4f} (p = {pair.loc[m, 'wilcoxon_p']:.2g})"
+                 for m in CLAIM_METRICS if m in pair.index]
+        lines.append(f"- AF-UNet minus U-Net, mean over {n_images} test images of {seeds} seed(s) "
+                     f"each, Wilcoxon signed-rank p: {', '.join(parts)}.")
+    return lines + [""]
+
+
+def update(profile: str, path: str | Path = README, check: bool = False,
+           results_root=None) -> bool:
+    """Rewrite (or, with ``check``, compare) a profile's block in the README.
+
+    Args:
+        profile: whose block.
+        path: the README.
+        check: do not write; report whether the block is up to date.
+        results_root: folder holding <profile>/ (default: the repository's results/).
+
+    Returns:
+        True when the file holds the current block (after writing, or as found); False when
+        ``check`` finds it stale. A README without the profile's markers is left alone (True).
+    """
+    path = Path(path)
+    text = path.read_text()
+    begin, end = markers(profile)
+    found = re.search(re.escape(begin) + r"\n(.*?)\n?" + re.escape(end), text, flags=re.S)
+    if not found:
+        return True
+    block = render_block(profile, results_root)
+    if found.group(1).rstrip("\n") == block:
+        return True
+    if check:
+        return False
+    new = text[:found.start()] + f"{begin}\n{block}\n{end}" + text[found.end():]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
+    return True
+
+
+def main(argv=None) -> int:
+    """Write the README's results block of a profile from results/<profile>/."""
+    parser = argparse.ArgumentParser(prog="python -m afunet.reporting.readme",
+                                     description=main.__doc__)
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 if the block differs from the results")
+    args = parser.parse_args(argv)
+    begin, _ = markers(args.profile)
+    if begin not in README.read_text():
+        print(f"README.md has no {begin} block: nothing to write for '{args.profile}'.")
+        return 0
+    if update(args.profile, check=args.check):
+        print(f"README.md results block of '{args.profile}' is up to date.")
+        return 0
+    print(f"README.md results block of '{args.profile}' differs from results/{args.profile}/: "
+          f"run `make readme PROFILE={args.profile}`.", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
