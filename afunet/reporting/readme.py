@@ -145,7 +145,8 @@ def main(argv=None) -> int:
     """Write the README's results block of a profile from results/<profile>/."""
     parser = argparse.ArgumentParser(prog="python -m afunet.reporting.readme",
                                      description=main.__doc__)
-    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--profile", default="cpu",
+                        help="whose block: cpu or paper (default: cpu); others are left alone")
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 if the block differs from the results")
     args = parser.parse_args(argv)
