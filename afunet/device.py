@@ -112,8 +112,8 @@ def git_commit() -> str | None:
     """The afunet checkout's commit (with "+dirty" if its code is modified), or None outside git.
 
     Only the code counts (the package, pyproject.toml): results that earlier runs wrote into
-    results/ do not make a later run's code version dirty. ``$AFUNET_GIT_COMMIT`` wins: a copy of the tree without .git (a GPU machine) still records
-    the commit it was sent from.
+    results/ do not make a later run's code version dirty. ``$AFUNET_GIT_COMMIT`` wins: a
+    copy of the tree without .git (a GPU machine) still records the commit it was sent from.
     """
     if os.environ.get("AFUNET_GIT_COMMIT"):
         return os.environ["AFUNET_GIT_COMMIT"]
