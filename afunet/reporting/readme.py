@@ -57,8 +57,8 @@ def render_block(profile: str, results_root=None) -> str:
         the FOV at 0.5) and the paper's claims checked against ours with paired tests.
     """
     df = collect(profile, results_root)
-    done = sorted(set(df["run"])) if not df.empty else []
-    lines = [f"Runs filed: {len(done)} of {len(plan(profile))} "
+    done = df["run"].nunique() if not df.empty else 0
+    lines = [f"Runs filed: {done} of {len(plan(profile))} "
              f"(`python -m afunet.pipeline list --profile {profile}`); source: "
              f"`results/{profile}/runs/*/eval/*/metrics.json`, written by "
              f"`make readme PROFILE={profile}`.", ""]
@@ -76,7 +76,7 @@ def render_block(profile: str, results_root=None) -> str:
                   "FOV at the fixed threshold 0.5; ours mean ± std over n seeds, the paper's as "
                   "printed; Acc (image) counts the whole frame, as the paper's accuracy does.",
                   "", to_markdown(shown).rstrip("\n"), ""]
-        lines += _claims(table, paired_tests(images, dataset), dataset)
+        lines += _claims(table, paired_tests(images, dataset))
     cross = cross_dataset_table(df)
     if not cross.empty:
         lines += ["**Across data sets** (trained on one, tested on the other, F1 at 0.5): "
@@ -86,7 +86,7 @@ def render_block(profile: str, results_root=None) -> str:
     return "\n".join(lines).rstrip("\n")
 
 
-def _claims(table: pd.DataFrame, tests: pd.DataFrame, dataset: str) -> list[str]:
+def _claims(table: pd.DataFrame, tests: pd.DataFrame) -> list[str]:
     """The paper's claims on one data set, checked: best F1, and AF-UNet against U-Net."""
     ours = table[table["model"] != "observer2"].set_index("model")
     if "afunet" not in ours.index or len(ours) < 2:
