@@ -350,6 +350,7 @@ def test_readme_block_written_checked_and_left_alone_without_markers(tree, tmp_p
     # AF-UNet is planted 0.02 above U-Net on every image: the claims say so.
     assert "AF-UNet has the highest F1 of the 3 models run here: yes" in text
     assert "f1 +0.0200" in text
+    assert "averaged over its seeds: AF-UNet 3, U-Net 3)" in text
     assert readme.update(PROFILE, path, check=True, results_root=tree)
     other = tmp_path / "OTHER.md"
     other.write_text("no block\n")

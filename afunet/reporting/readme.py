@@ -101,11 +101,14 @@ def _claims(table: pd.DataFrame, tests: pd.DataFrame) -> list[str]:
     pair = tests[(tests["baseline"] == "unet") & tests["metric"].isin(CLAIM_METRICS)]
     if not pair.empty:
         pair = pair.set_index("metric")
-        n_images, seeds = int(pair["n_images"].iloc[0]), int(pair["n_seeds_reference"].iloc[0])
+        first = pair.iloc[0]
         parts = [f"{m} {pair.loc[m, 'mean_diff']:+.4f} (p = {pair.loc[m, 'wilcoxon_p']:.2g})"
                  for m in CLAIM_METRICS if m in pair.index]
-        lines.append(f"- AF-UNet minus U-Net, mean over {n_images} test images of {seeds} seed(s) "
-                     f"each, Wilcoxon signed-rank p: {', '.join(parts)}.")
+        # Each model's per-image value is its mean over its own seeds, which may differ in number.
+        lines.append(f"- AF-UNet minus U-Net, mean over {int(first['n_images'])} test images "
+                     f"(each model's value on an image averaged over its seeds: AF-UNet "
+                     f"{int(first['n_seeds_reference'])}, U-Net {int(first['n_seeds_baseline'])}), "
+                     f"Wilcoxon signed-rank p: {', '.join(parts)}.")
     return lines + [""]
 
 
@@ -154,8 +157,10 @@ def main(argv=None) -> int:
     if begin not in README.read_text():
         print(f"README.md has no {begin} block: nothing to write for '{args.profile}'.")
         return 0
+    before = README.read_text()
     if update(args.profile, check=args.check):
-        print(f"README.md results block of '{args.profile}' is up to date.")
+        done = "rewritten" if README.read_text() != before else "already up to date"
+        print(f"README.md results block of '{args.profile}': {done}.")
         return 0
     print(f"README.md results block of '{args.profile}' differs from results/{args.profile}/: "
           f"run `make readme PROFILE={args.profile}`.", file=sys.stderr)
