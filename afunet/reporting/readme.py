@@ -154,10 +154,10 @@ def main(argv=None) -> int:
                         help="change nothing; exit 1 if the block differs from the results")
     args = parser.parse_args(argv)
     begin, _ = markers(args.profile)
-    if begin not in README.read_text():
+    before = README.read_text()
+    if begin not in before:
         print(f"README.md has no {begin} block: nothing to write for '{args.profile}'.")
         return 0
-    before = README.read_text()
     if update(args.profile, check=args.check):
         done = "rewritten" if README.read_text() != before else "already up to date"
         print(f"README.md results block of '{args.profile}': {done}.")
