@@ -24,6 +24,7 @@ from afunet.pipeline import DATASETS, plan
 from afunet.reporting.results import REPO, collect, per_image
 from afunet.reporting.stats import paired_tests
 from afunet.reporting.tables import (
+    ablation_table,
     cross_dataset_table,
     fmt,
     format_summary,
@@ -83,7 +84,21 @@ def render_block(profile: str, results_root=None) -> str:
                   + "; ".join(f"{model_label(r.model)} {r.trained_on.upper()} -> "
                               f"{r.dataset.upper()} {fmt(r.f1_mean)} (n={int(r.n_seeds)})"
                               for r in cross.itertuples()) + ".", ""]
+    lines += _ablation(df)
     return "\n".join(lines).rstrip("\n")
+
+
+def _ablation(df: pd.DataFrame) -> list[str]:
+    """The ablation's line, once a variant besides the default has been filed."""
+    table = ablation_table(df)
+    if not table.loc[~table["variant"].isin(["adjacent", "unet (reference)"]), "present"].any():
+        return []
+    notes = {"adjacent": "adjacent (the default)", "none": "none (U-Net's wiring)"}
+    parts = [f"{notes.get(r.variant, r.variant)} "
+             + (f"{fmt(r.f1)} ({fmt(r.best_val_f1)})" if r.present else "not filed yet")
+             for r in table.itertuples()]
+    return ["**Ablation** (AF-UNet's skip source, trained and tested on DRIVE, seed 0; test F1 "
+            "at 0.5, validation F1 in brackets): " + "; ".join(parts) + ".", ""]
 
 
 def _claims(table: pd.DataFrame, tests: pd.DataFrame) -> list[str]:
