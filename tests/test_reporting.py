@@ -353,6 +353,7 @@ def test_readme_block_written_checked_and_left_alone_without_markers(tree, tmp_p
     assert "averaged over its seeds: AF-UNet 3, U-Net 3)" in text
     first = reporting.fmt(np.mean(BASE + 0.01))
     assert f"; first {first} (" in text and "none (U-Net's wiring) not filed yet" in text
+    assert "; U-Net (reference) " in text
     assert readme.update(PROFILE, path, check=True, results_root=tree)
     other = tmp_path / "OTHER.md"
     other.write_text("no block\n")

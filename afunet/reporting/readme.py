@@ -93,7 +93,8 @@ def _ablation(df: pd.DataFrame) -> list[str]:
     table = ablation_table(df)
     if not table.loc[~table["variant"].isin(["adjacent", "unet (reference)"]), "present"].any():
         return []
-    notes = {"adjacent": "adjacent (the default)", "none": "none (U-Net's wiring)"}
+    notes = {"adjacent": "adjacent (the default)", "none": "none (U-Net's wiring)",
+             "unet (reference)": "U-Net (reference)"}
     parts = [f"{notes.get(r.variant, r.variant)} "
              + (f"{fmt(r.f1)} ({fmt(r.best_val_f1)})" if r.present else "not filed yet")
              for r in table.itertuples()]
