@@ -55,7 +55,8 @@ def render_block(profile: str, results_root=None) -> str:
 
     Returns:
         Markdown: runs filed, then per data set its table (ours beside the paper, pooled in
-        the FOV at 0.5) and the paper's claims checked against ours with paired tests.
+        the FOV at 0.5) and the paper's claims checked against ours with paired tests; then
+        a line across data sets and, once a variant is filed, one for the ablation.
     """
     df = collect(profile, results_root)
     done = df["run"].nunique() if not df.empty else 0
