@@ -360,6 +360,23 @@ def test_readme_block_written_checked_and_left_alone_without_markers(tree, tmp_p
     assert readme.update(PROFILE, other, results_root=tree) and other.read_text() == "no block\n"
 
 
+def test_readme_claim_gives_the_gap_to_a_better_model(tree, tmp_path):
+    from afunet.reporting import readme
+
+    # UNet++ planted 0.03 above AF-UNet on every image: the "no" must say by how much.
+    write_run(tree, PROFILE, "drive-unetpp-s0", {"drive": BASE + 0.05})
+    path = tmp_path / "README.md"
+    begin, end = readme.markers(PROFILE)
+    path.write_text(f"{begin}\n{end}\n")
+    readme.update(PROFILE, path, results_root=tree)
+    afunet = reporting.fmt(np.mean([planted_f1("afunet", s).mean() for s in range(3)]))
+    line = next(x for x in path.read_text().splitlines() if "highest F1" in x)
+    assert (f"highest F1 of the 4 models run here: no; highest: UNet++ "
+            f"{reporting.fmt(np.mean(BASE + 0.05))}, AF-UNet {afunet}; per image AF-UNet minus "
+            f"UNet++ -0.0280, Wilcoxon p = ") in line
+    assert float(line.split("Wilcoxon p = ")[1].split()[0]) < 0.001  # 20 of 20 images worse
+
+
 def test_committed_readme_matches_committed_results():
     from afunet.reporting import readme
 
