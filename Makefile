@@ -2,6 +2,10 @@
 # `make help` lists the targets. Variables: PROFILE (smoke|cpu|paper), DATA (data root).
 
 PYTHON  ?= python3
+# DATA=DIR points every target at a data root; without it, $AFUNET_DATA, else data/.
+ifdef DATA
+export AFUNET_DATA := $(abspath $(DATA))
+endif
 VENV    := .venv
 PY      := $(VENV)/bin/python
 AFUNET  := $(VENV)/bin/afunet
@@ -42,8 +46,12 @@ data: $(STAMP) ## Say which data sets are present, and verify them
 	$(AFUNET) data list
 	$(AFUNET) data verify
 
-bench: $(STAMP) ## Benchmark the six models at width 16, 512x512, on this machine
-	$(AFUNET) bench --models all --width 16 --size 512 --out results/bench/bench_w16_512_cpu.csv
+# The file is named after the device timed, so a GPU machine never overwrites the CPU's.
+BENCH_DEVICE := $(shell nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)
+
+bench: $(STAMP) ## Benchmark the six models at width 16, 512x512, on this machine (CSV in results/bench/)
+	$(AFUNET) bench --models all --width 16 --size 512 --device $(BENCH_DEVICE) \
+		--out results/bench/bench_w16_512_$(BENCH_DEVICE).csv
 
 model-table: $(STAMP) ## Parameters and GFLOPs of the six models (README table)
 	$(PY) -m afunet.models.table --widths 64 16 --size 512 --readme README.md

@@ -39,7 +39,13 @@ examples:
   afunet predict eye1.jpg eye2.png --checkpoint runs/cpu/drive-afunet-s0 --out predictions/
 
 For each image writes <stem>_prob.png, <stem>_mask.png and <stem>_overlay.png. Files that
-cannot be read are reported and skipped; exit status 1 if any was skipped."""
+cannot be read are reported and skipped; exit status 1 if any was skipped.
+
+The field of view is found automatically (red channel > 35, cleaned; the whole frame when almost
+nothing passes that test, as in a tightly cropped photograph), and only pixels inside it can be vessels. A model
+trained at native size learnt vessel widths at its training images' resolution, so each
+photograph is scaled to that height for the network and the result scaled back. Expect the
+best masks from 45-degree fundus photographs like DRIVE's and STARE's."""
 
 BENCH_EPILOG = """\
 examples:
@@ -76,14 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=TRAIN_EPILOG, formatter_class=FORMAT)
     p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"],
                    help="settings preset (default: cpu); see afunet/training/profiles.py")
-    p.add_argument("--model", help="afunet, unet, unetpp, resunet, resunetpp, attention_unet")
-    p.add_argument("--dataset", help="drive, stare, chase_db1 or synthetic")
-    p.add_argument("--seed", type=int, help="initialisation, data order and augmentation")
-    p.add_argument("--width", type=int, help="channels of the first stage (paper: 64)")
-    p.add_argument("--epochs", type=int, help="maximum number of epochs")
+    p.add_argument("--model", help="afunet, unet, unetpp, resunet, resunetpp, attention_unet "
+                   "(default: afunet)")
+    p.add_argument("--dataset", help="drive, stare, chase_db1 or synthetic "
+                   "(default: the profile's: smoke synthetic, cpu and paper drive)")
+    p.add_argument("--seed", type=int,
+                   help="initialisation, data order and augmentation (default: 0)")
+    p.add_argument("--width", type=int, help="channels of the first stage "
+                   "(default: the profile's: smoke 4, cpu 16, paper 64 as in the paper)")
+    p.add_argument("--epochs", type=int, help="maximum number of epochs; early stopping "
+                   "may end sooner (default: the profile's: smoke 2, cpu 90, paper 200)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any TrainConfig field, value as JSON or text (repeatable), "
-                   "e.g. --set lr=5e-4 --set crop=256")
+                   help="any TrainConfig field (listed with a comment each in "
+                   "afunet/training/config.py), value as JSON or text, repeatable: "
+                   "e.g. --set lr=5e-4 --set crop=256 --set device=cpu")
     p.add_argument("--out", metavar="DIR",
                    help="run folder (default: runs/<profile>/<dataset>-<model>-s<seed>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -95,9 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EVALUATE_EPILOG, formatter_class=FORMAT)
     p.add_argument("--checkpoint", required=True, metavar="PATH",
                    help="checkpoint file or run folder (uses its best.pt)")
-    p.add_argument("--dataset", help="data set to test on (default: the training set)")
-    p.add_argument("--split", default="test", choices=["test", "train"], help="default: test")
-    p.add_argument("--out", metavar="DIR", help="default: <run>/eval/<dataset>-<split>")
+    p.add_argument("--dataset", help="data set to test on, e.g. stare for a DRIVE checkpoint "
+                   "(default: the data set the checkpoint was trained on)")
+    p.add_argument("--split", default="test", choices=["test", "train"],
+                   help="test, or train for diagnostics: all training images, the validation "
+                   "ones included (default: test)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: "
+                   "<folder of the checkpoint>/eval/<dataset>-<split>)")
     p.add_argument("--tta", action="store_true", help="average over flips (test-time augmentation)")
     p.add_argument("--no-probs", action="store_true", help="do not save probability maps")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
@@ -120,18 +136,29 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Training throughput, inference latency, parameters, FLOPs "
                        "and achieved FLOP/s of each model on the current device.",
                        epilog=BENCH_EPILOG, formatter_class=FORMAT)
-    p.add_argument("--models", nargs="+", default=["all"], help="model names or 'all'")
+    p.add_argument("--models", nargs="+", default=["all"],
+                   help="model names or 'all' for the six (default: all)")
     p.add_argument("--width", type=int, default=16, help="channels of the first stage (16)")
-    p.add_argument("--size", default="512", help="input size: 512 or HxW, e.g. 584x565")
-    p.add_argument("--batch-size", type=int, default=2, help="training batch (2)")
-    p.add_argument("--steps", type=int, default=5, help="timed steps per model (5)")
+    p.add_argument("--size", default="512",
+                   help="input size: 512 or HxW, e.g. 584x565 (default: 512)")
+    p.add_argument("--batch-size", type=int, default=2,
+                   help="images per training step and per inference call (2); latency "
+                   "is reported per image")
+    p.add_argument("--steps", type=int, default=5,
+                   help="timed steps per model, for training and for inference (5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps (2)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
-    p.add_argument("--precision", nargs="+", default=["auto"], choices=["auto", "bf16", "fp32"])
+    p.add_argument("--precision", nargs="+", default=["auto"], choices=["auto", "bf16", "fp32"],
+                   help="one or more, each timed: bf16 autocast or fp32; auto = what "
+                   "training uses on this device (fp32 on a CPU, bf16 on CUDA; see "
+                   "afunet/device.py) (default: auto)")
     p.add_argument("--channels-last", nargs="+", default=["auto"],
-                   choices=["auto", "true", "false"], help="NHWC memory format")
+                   choices=["auto", "true", "false"],
+                   help="one or more, each timed: NHWC memory format; auto = what training "
+                   "uses (false on a CPU, true on CUDA) (default: auto)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    p.add_argument("--out", metavar="CSV", help="write the table as CSV")
+    p.add_argument("--out", metavar="CSV",
+                   help="also write the table as CSV (default: print it only)")
     p.set_defaults(func=_bench)
     return parser
 

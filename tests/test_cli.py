@@ -19,6 +19,29 @@ def test_help_exits_zero(command, capsys):
     assert "usage: afunet" in capsys.readouterr().out
 
 
+def test_train_help_states_each_profiles_defaults():
+    # The help text is static (no torch import for --help); it must follow the profiles.
+    from afunet.training import PROFILES, TrainConfig
+
+    actions = {a.dest: a.help for a in _subparser("train")._actions}
+    for profile, settings in PROFILES.items():
+        config = TrainConfig.from_dict(settings)
+        assert f"{profile} {config.width}" in actions["width"], profile
+        assert f"{profile} {config.epochs}" in actions["epochs"], profile
+        assert config.dataset in actions["dataset"], profile
+    assert f"default: {TrainConfig().model}" in actions["model"]
+    assert f"default: {TrainConfig().seed}" in actions["seed"]
+
+
+def _subparser(name):
+    """The argparse parser of one sub-command."""
+    from afunet.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sub.choices[name]
+
+
 def test_python_dash_m_works():
     done = subprocess.run([sys.executable, "-m", "afunet", "--version"], capture_output=True,
                           text=True, timeout=120)
