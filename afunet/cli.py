@@ -41,11 +41,12 @@ examples:
 For each image writes <stem>_prob.png, <stem>_mask.png and <stem>_overlay.png. Files that
 cannot be read are reported and skipped; exit status 1 if any was skipped.
 
-The field of view is found automatically (red channel > 35, cleaned; the whole frame when almost
-nothing passes that test, as in a tightly cropped photograph), and only pixels inside it can be vessels. A model
-trained at native size learnt vessel widths at its training images' resolution, so each
-photograph is scaled to that height for the network and the result scaled back. Expect the
-best masks from 45-degree fundus photographs like DRIVE's and STARE's."""
+The field of view is found automatically (red channel > 35, cleaned; the whole frame when
+almost nothing passes that test, as in a tightly cropped photograph); only pixels inside it
+can be vessels. A model trained at native size learnt vessel widths at its training images'
+resolution, so each photograph is scaled to that height for the network and the result
+scaled back. Expect the best masks from 45-degree fundus photographs like DRIVE's and
+STARE's."""
 
 BENCH_EPILOG = """\
 examples:
