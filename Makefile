@@ -11,8 +11,10 @@ PY      := $(VENV)/bin/python
 AFUNET  := $(VENV)/bin/afunet
 STAMP   := $(VENV)/.installed
 
-# A GPU (nvidia-smi sees one) runs the paper's width-64 profile; a CPU the reduced one.
-PROFILE ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo paper || echo cpu)
+# cuda when nvidia-smi sees a GPU, else cpu: asked once, used by PROFILE and bench.
+DEVICE  := $(shell nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)
+# A GPU runs the paper's width-64 profile; a CPU the reduced one.
+PROFILE ?= $(if $(filter cuda,$(DEVICE)),paper,cpu)
 PAPERMILL := $(VENV)/bin/papermill --no-progress-bar --log-level WARNING
 BUILD   := build/$(PROFILE)
 RESULTS := results/$(PROFILE)
@@ -46,12 +48,10 @@ data: $(STAMP) ## Say which data sets are present, and verify them
 	$(AFUNET) data list
 	$(AFUNET) data verify
 
-# The file is named after the device timed, so a GPU machine never overwrites the CPU's.
-BENCH_DEVICE := $(shell nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)
-
+# The CSV is named after the device timed, so a GPU machine never overwrites the CPU's.
 bench: $(STAMP) ## Benchmark the six models at width 16, 512x512, on this machine (CSV in results/bench/)
-	$(AFUNET) bench --models all --width 16 --size 512 --device $(BENCH_DEVICE) \
-		--out results/bench/bench_w16_512_$(BENCH_DEVICE).csv
+	$(AFUNET) bench --models all --width 16 --size 512 --device $(DEVICE) \
+		--out results/bench/bench_w16_512_$(DEVICE).csv
 
 model-table: $(STAMP) ## Parameters and GFLOPs of the six models (README table)
 	$(PY) -m afunet.models.table --widths 64 16 --size 512 --readme README.md
