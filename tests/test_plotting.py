@@ -193,6 +193,11 @@ def test_figures_render_and_save(planted, tmp_path):
     png, pdf = plotting.save(figs["figure2"], tmp_path / "nested" / "figure2")
     assert png.name == "figure2.png" and _is_png(png) and png.stat().st_size > 1000
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+    # A rebuild from the same results must give the same bytes: no date in the PDF.
+    assert b"CreationDate" not in pdf.read_bytes()
+    twin = plotting.figure2(s.image, s.label, preds, boxes, title="synthetic")
+    again = plotting.save(twin, tmp_path / "again" / "figure2")
+    assert [p.read_bytes() for p in again] == [png.read_bytes(), pdf.read_bytes()]
     for name in ("pr", "efficiency", "learning"):
         assert all(p.stat().st_size > 0 for p in plotting.save(figs[name], tmp_path / name))
     assert not list(tmp_path.rglob("*.tmp"))  # the temporary files were renamed

@@ -105,7 +105,11 @@ def save(fig, stem, dpi: int = DPI) -> list[Path]:
         try:
             with open(tmp, "wb") as fh:
                 # bbox "tight" grows the saved area to every artist, so nothing is clipped.
-                fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.03)
+                # No creation date in the PDF, so rebuilding a figure from the same
+                # results gives the same bytes and git sees no change.
+                meta = {"CreationDate": None} if fmt == "pdf" else None
+                fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.03,
+                            metadata=meta)
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
