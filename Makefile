@@ -96,8 +96,8 @@ figures: figure2 efficiency ## Every figure (Figure 2, efficiency), from results
 
 figure2: $(STAMP) ## Figure 2: segmentations with red/green boxes, overlays, worst region
 	@mkdir -p $(BUILD)
-	$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_drive.ipynb -p profile $(PROFILE) -p dataset drive
-	$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_stare.ipynb -p profile $(PROFILE) -p dataset stare
+	$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_drive.ipynb -p profile $(PROFILE) -p dataset drive -p strict True
+	$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_stare.ipynb -p profile $(PROFILE) -p dataset stare -p strict True
 
 efficiency: $(STAMP) ## Parameters, FLOPs, latency, training time, accuracy against cost
 	@mkdir -p $(BUILD)
