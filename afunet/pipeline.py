@@ -114,7 +114,7 @@ def eval_datasets(run: Run) -> list[str]:
 
 
 def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: bool = True,
-            overrides: dict | None = None) -> Path:
+            overrides: dict | None = None, deadline: float | None = None) -> Path:
     """Train (or resume) one run, evaluate it on every test set, copy its results into results/.
 
     Runs that `shares_weights` also get their best weights exported in fp16 to
@@ -128,6 +128,8 @@ def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: boo
         progress: show progress bars.
         overrides: TrainConfig fields to replace (a dry run's tiny width, say); they are
             recorded in the run's config.json like every other setting.
+        deadline: Unix time by which training must end (a leased GPU's budget); a run cut
+            short is filed with its best weights so far and says so (see training.train).
     Returns:
         The run's folder under results/.
     """
@@ -141,7 +143,7 @@ def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: boo
     config = make_config(profile, model=run.model, dataset=run.dataset, seed=run.seed,
                          model_kwargs=kwargs, **overrides)
     work, out = run_dir(profile, run), result_dir(profile, run)
-    train(config, work, root=root, cache_dir=cache_dir, progress=progress)
+    train(config, work, root=root, cache_dir=cache_dir, progress=progress, deadline=deadline)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -185,6 +187,10 @@ def main(argv=None) -> int:
     ex.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     ex.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="replace a TrainConfig field, e.g. --set epochs=2 (repeatable)")
+    ex.add_argument("--deadline", type=float, metavar="UNIX_TIME",
+                    help="end training by this time, e.g. $(date -d '+7 min' +%%s), and file "
+                         "the best weights so far with stopped_by=deadline (default: none; "
+                         "runs end by their epochs cap or patience, the same on any machine)")
     args = parser.parse_args(argv)
     if args.command == "list":
         print("\n".join(r.name for r in plan(args.profile)))
@@ -192,7 +198,7 @@ def main(argv=None) -> int:
         from afunet.training.config import parse_overrides
 
         print(execute(args.profile, args.name, root=args.data_dir, progress=not args.no_progress,
-                      overrides=parse_overrides(args.set)))
+                      overrides=parse_overrides(args.set), deadline=args.deadline))
     return 0
 
 

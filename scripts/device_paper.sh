@@ -5,7 +5,11 @@
 #
 # Runs JOBS (default 4) trainings side by side on the one GPU, most expensive first, each
 # through `python -m afunet.pipeline run` (train, evaluate on both test sets, file results/).
-# Stops at the deadline; finished runs are kept, unfinished ones resume from runs/ next time.
+# A leased GPU is given back with everything on it, so the budget is a deadline for every
+# run (`--deadline`): training ends EVAL_MARGIN seconds (default 60) before it, and a run cut
+# short is evaluated and filed with its best weights so far, its summary.json saying
+# stopped_by "deadline". Checkpoints are written only at a run's end (CKPT_EVERY, default
+# 100000 epochs): a width-64 checkpoint is 0.4-0.8 GB and nothing resumes from it there.
 # The data come as the native-size tensor caches in .devcache/paper (40 MB, made here with
 # `python -m afunet.data.cache --names drive stare --cache-dir .devcache/paper`); the 512 x 512
 # copies are derived from them there. Extra TrainConfig fields: SETS="--set epochs=2 ...".
@@ -19,6 +23,7 @@ mkdir -p "$out" logs
 export PYTHONPATH=$PWD AFUNET_CACHE=$PWD/.devcache/paper AFUNET_DATA=${AFUNET_DATA:-/nonexistent}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 start=$(date +%s)
+deadline=$((start + budget - ${EVAL_MARGIN:-60}))
 {
     date -u +%FT%TZ
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
@@ -32,7 +37,8 @@ stare-resunet drive-afunet drive-unet stare-attention_unet stare-afunet stare-un
 # Runs already filed under results/ are not redone.
 todo=$(for n in $names; do [ -f "results/$profile/runs/$n-s0/summary.json" ] || echo "$n-s0"; done)
 printf '%s\n' $todo | timeout "$budget" xargs -P "$jobs" -I{} sh -c \
-    "$py -m afunet.pipeline run {} --profile $profile --no-progress ${SETS:-} > logs/{}.log 2>&1 \
+    "$py -m afunet.pipeline run {} --profile $profile --no-progress --deadline $deadline \
+     --set checkpoint_every=${CKPT_EVERY:-100000} ${SETS:-} > logs/{}.log 2>&1 \
      && echo \"done {} \$(date -u +%T)\" || echo \"FAILED {} (see logs/{}.log)\"" | tee "$out/runs.txt"
 echo "wall $(($(date +%s) - start)) s" | tee -a "$out/runs.txt"
 tar czf "$out/results_$profile.tgz" "results/$profile" logs 2>/dev/null

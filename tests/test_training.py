@@ -3,6 +3,7 @@
 import csv
 import json
 import shutil
+import time
 
 import pytest
 import torch
@@ -194,6 +195,18 @@ def test_early_stopping_crop_and_deep_supervision(config, cache_dir, tmp_path):
                          loss_in_fov=True, epochs=10, patience=1, min_delta=1e9)
     summary = train(run, tmp_path, cache_dir=cache_dir, progress=False)
     assert summary["stopped_early"] and summary["epochs_run"] == 2 and summary["best_epoch"] == 1
+    assert summary["stopped_by"] == "patience"
+
+
+def test_deadline_ends_training_and_keeps_best_weights(config, cache_dir, tmp_path):
+    # A deadline already past: one epoch runs, then none; no checkpoint epoch was reached,
+    # yet best.pt must be on disk for the evaluation that follows.
+    run = config.replace(epochs=5, checkpoint_every=100)
+    summary = train(run, tmp_path, cache_dir=cache_dir, progress=False, deadline=time.time())
+    assert summary["epochs_run"] == 1 and summary["stopped_by"] == "deadline"
+    assert load_checkpoint_dict(tmp_path / "best.pt")["epoch"] == 1
+    full = train(run.replace(epochs=2), tmp_path / "full", cache_dir=cache_dir, progress=False)
+    assert full["stopped_by"] == "epochs" and full["epochs_run"] == 2
 
 
 def test_checkpoint_with_pickled_object_is_refused(reference, tmp_path):

@@ -63,6 +63,7 @@ def train(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[dict], None] | None = None,
+    deadline: float | None = None,
 ) -> dict:
     """Train one model, resuming from ``out_dir/last.pt`` if a previous run stopped early.
 
@@ -74,6 +75,11 @@ def train(
         progress: show tqdm bars (only on a terminal).
         on_epoch_end: called with each epoch's log row after its checkpoint is written (an
             exception raised there stops the run as a kill would; tests use it).
+        deadline: a wall-clock time (``time.time()``) by which training must end, for a
+            leased GPU: after a first epoch, no epoch starts that the last epoch's duration
+            says would end after it, and the run is filed with the best weights so far and ``stopped_by:
+            "deadline"`` in summary.json. None (default): the run ends by its epochs cap or
+            its patience only, the same on any machine.
 
     Returns:
         the summary dict, also written to summary.json.
@@ -119,14 +125,18 @@ def train(
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=f"{config.model} {config.dataset}",
                unit="epoch", disable=not show, dynamic_ncols=True)
     best = None  # best weights not yet on disk (written with the next last.pt)
+    last_seconds = 0.0
     for epoch in range(state["epoch"] + 1, config.epochs + 1):
         if state["bad_epochs"] >= config.patience:
+            break
+        if deadline is not None and last_seconds and time.time() + last_seconds > deadline:
+            state["stopped_by"] = "deadline"
             break
         start = time.perf_counter()
         train_loss = _train_epoch(step_model, optimizer, loss_fn, augment, train_set, config,
                                   epoch, device, precision, channels_last, show)
         val_loss, val_f1 = _validate(step_model, loss_fn, val_set, config, device, precision)
-        seconds = time.perf_counter() - start
+        seconds = last_seconds = time.perf_counter() - start
         state["train_seconds"] += seconds
         row = dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_f1=val_f1,
                    lr=config.lr, seconds=round(seconds, 3),
@@ -157,6 +167,8 @@ def train(
         if on_epoch_end is not None:
             on_epoch_end(row)
     bar.close()
+    if best is not None:  # stopped by the deadline between two checkpoints
+        save_checkpoint(best, out / "best.pt")
 
     summary = _summary(config, state, split, device, precision, channels_last, env, model)
     _write_json(out / "summary.json", summary)
@@ -309,6 +321,8 @@ def _summary(config, state, split, device, precision, channels_last, env, model)
         best_val_f1=state["best_val_f1"],
         epochs_run=epochs_run,
         stopped_early=epochs_run < config.epochs,
+        stopped_by=state.get("stopped_by") or (
+            "patience" if state["bad_epochs"] >= config.patience else "epochs"),
         train_seconds=round(state["train_seconds"], 3),
         seconds_per_epoch=round(state["train_seconds"] / max(1, epochs_run), 3),
         params=sum(p.numel() for p in model.parameters()),
