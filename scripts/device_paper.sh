@@ -10,9 +10,10 @@
 # short is evaluated and filed with its best weights so far, its summary.json saying
 # stopped_by "deadline". Checkpoints are written only at a run's end (CKPT_EVERY, default
 # 100000 epochs): a width-64 checkpoint is 0.4-0.8 GB and nothing resumes from it there.
-# The data come as the native-size tensor caches in .devcache/paper (40 MB, made here with
-# `python -m afunet.data.cache --names drive stare --cache-dir .devcache/paper`); the 512 x 512
-# copies are derived from them there. Extra TrainConfig fields: SETS="--set epochs=2 ...".
+# The data come as the native-size tensor caches, packed by `make cache` into
+# .devcache/pack/paper.tar.xz (32 MB: with the code and results/ a call carries 64 MiB at most)
+# and unpacked here into .devcache/paper; the 512 x 512 copies are derived from them.
+# Extra TrainConfig fields: SETS="--set epochs=2 ...".
 set -u
 profile=${1:-paper}
 budget=${2:-420}
@@ -20,6 +21,9 @@ jobs=${JOBS:-4}
 py=${PYTHON:-python3}
 out=${OUT:-build/device}
 mkdir -p "$out" logs
+if [ ! -d .devcache/paper ] && [ -f .devcache/pack/paper.tar.xz ]; then
+    tar xJf .devcache/pack/paper.tar.xz -C .devcache || exit 1
+fi
 export PYTHONPATH=$PWD AFUNET_CACHE=$PWD/.devcache/paper AFUNET_DATA=${AFUNET_DATA:-/nonexistent}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 start=$(date +%s)

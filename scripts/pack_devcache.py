@@ -1,0 +1,50 @@
+"""Pack the GPU machine's tensor caches into one xz archive that fits the 64 MiB a device call carries.
+
+    python scripts/pack_devcache.py [CACHE_DIR] [ARCHIVE]   # .devcache/paper .devcache/pack/paper.tar.xz
+
+The cache files hold zlib streams (fast to write on a laptop, 40 MB for DRIVE and STARE);
+with the code and results/ that travel with every call they are over the limit. Here each
+stream is rewritten uncompressed (zlib level 0, which the cache reads as before) and the
+whole folder is compressed with xz, which finds far more in raw pixels than zlib does in
+compressed ones: 32 MB. scripts/device_paper.sh unpacks it where it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import tarfile
+import tempfile
+import zlib
+from pathlib import Path
+
+import torch
+
+NAMES = ("drive-train-native", "drive-test-native", "stare-train-native", "stare-test-native")
+
+
+def main(argv: list[str]) -> int:
+    """Write the archive; print its size."""
+    cache = Path(argv[0] if argv else ".devcache/paper")
+    archive = Path(argv[1] if len(argv) > 1 else ".devcache/pack/paper.tar.xz")
+    missing = [n for n in NAMES if not (cache / f"{n}.pt").is_file()]
+    if missing:
+        sys.exit(f"{cache} lacks {', '.join(missing)}: run `make cache` first")
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in NAMES:
+            stored = torch.load(cache / f"{name}.pt", weights_only=True)
+            for packed in stored["tensors"].values():
+                raw = zlib.decompress(packed["zlib"].numpy().tobytes())
+                packed["zlib"] = torch.frombuffer(bytearray(zlib.compress(raw, 0)),
+                                                  dtype=torch.uint8)
+            torch.save(stored, Path(tmp) / f"{name}.pt")
+        partial = archive.with_name(archive.name + ".tmp")
+        with tarfile.open(partial, "w:xz", preset=6) as tar:
+            tar.add(tmp, arcname=cache.name)
+        partial.replace(archive)  # never half-written
+    print(f"{archive}: {archive.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
