@@ -13,7 +13,8 @@
 # The data come as the native-size tensor caches, packed by `make cache` into
 # .devcache/pack/paper.tar.xz (32 MB: with the code and results/ a call carries 64 MiB at most)
 # and unpacked here into .devcache/paper; the 512 x 512 copies are derived from them.
-# Extra TrainConfig fields: SETS="--set epochs=2 ...".
+# Extra TrainConfig fields: SETS="--set epochs=2 ..."; another seed: SEED=1; some runs only:
+# NAMES="drive-afunet stare-afunet".
 set -u
 profile=${1:-paper}
 budget=${2:-420}
@@ -36,10 +37,11 @@ deadline=$((start + budget - ${EVAL_MARGIN:-60}))
 } > "$out/device.txt"
 cat "$out/device.txt"
 # Longest first (bench: ResUNet++ trains 5x slower than U-Net at width 64), STARE has half the images.
-names="drive-resunetpp drive-unetpp stare-resunetpp drive-resunet stare-unetpp drive-attention_unet
-stare-resunet drive-afunet drive-unet stare-attention_unet stare-afunet stare-unet"
+names=${NAMES:-"drive-resunetpp drive-unetpp stare-resunetpp drive-resunet stare-unetpp
+drive-attention_unet stare-resunet drive-afunet drive-unet stare-attention_unet stare-afunet stare-unet"}
+seed=${SEED:-0}
 # Runs already filed under results/ are not redone.
-todo=$(for n in $names; do [ -f "results/$profile/runs/$n-s0/summary.json" ] || echo "$n-s0"; done)
+todo=$(for n in $names; do [ -f "results/$profile/runs/$n-s$seed/summary.json" ] || echo "$n-s$seed"; done)
 printf '%s\n' $todo | timeout "$budget" xargs -P "$jobs" -I{} sh -c \
     "$py -m afunet.pipeline run {} --profile $profile --no-progress --deadline $deadline \
      --set checkpoint_every=${CKPT_EVERY:-100000} ${SETS:-} > logs/{}.log 2>&1 \
