@@ -83,7 +83,7 @@ data-check: $(STAMP) ## Check that DRIVE and STARE are present (the study needs 
 	$(AFUNET) data verify drive
 	$(AFUNET) data verify stare
 
-tables: table1 ablation readme ## Every table, from results/ alone (no training)
+tables: table1 $(if $(filter paper,$(PROFILE)),,ablation) readme ## Every table, from results/ alone (no training; paper has no ablation)
 
 readme: $(STAMP) ## README's results block of the profile, from results/ alone (if the README has one)
 	$(PY) -m afunet.reporting.readme --profile $(PROFILE)
@@ -99,9 +99,11 @@ figure2: $(STAMP) ## Figure 2: segmentations with red/green boxes, overlays, wor
 	$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_drive.ipynb -p profile $(PROFILE) -p dataset drive -p strict True
 	$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_stare.ipynb -p profile $(PROFILE) -p dataset stare -p strict True
 
+# Latency of the width the profile trains, on the hardware it trains on.
+BENCH_CSV = results/bench/$(if $(filter paper,$(PROFILE)),bench_w64_512_h200,bench_w16_512_cpu).csv
 efficiency: $(STAMP) ## Parameters, FLOPs, latency, training time, accuracy against cost
 	@mkdir -p $(BUILD)
-	$(PAPERMILL) notebooks/05_efficiency.ipynb $(BUILD)/05_efficiency.ipynb -p profile $(PROFILE)
+	$(PAPERMILL) notebooks/05_efficiency.ipynb $(BUILD)/05_efficiency.ipynb -p profile $(PROFILE) -p bench_csv $(BENCH_CSV)
 
 ablation: $(STAMP) ## AF-UNet's asymmetric-skip variants (adjacent, first, none) on DRIVE
 	@mkdir -p $(BUILD)
