@@ -162,3 +162,18 @@ def test_table_lists_every_model():
     table = markdown([8], 32).splitlines()
     assert len(table) == 2 + len(list_models())
     assert table[0].count("width 8") == 2 and "AF-UNet" in table[-1]
+
+
+def test_resunetpp_attention_gate_is_unbounded_like_the_authors_code():
+    # Jha et al.'s m_resunet.py multiplies the decoder map by a plain conv output (no sigmoid);
+    # ours follows it. So the block is quadratic in its inputs' scale, and three of them in a
+    # row compound an off-scale input in eval mode: the README's ResUNet++ finding rests on
+    # this. A bounded gate would change the baseline: update the README with this test.
+    from afunet.models.blocks import EncoderAttention
+
+    torch.manual_seed(0)
+    block = EncoderAttention(4, 4).eval()
+    e, x = torch.randn(1, 4, 16, 16), torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        small, large = block(e, x).std(), block(100 * e, 100 * x).std()
+    assert large / small > 1000  # a sigmoid gate would give about 100
