@@ -377,8 +377,10 @@ def test_readme_claim_gives_the_gap_to_a_better_model(tree, tmp_path):
     assert float(line.split("Wilcoxon p = ")[1].split()[0]) < 0.001  # 20 of 20 images worse
 
 
-def test_committed_readme_matches_committed_results():
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_committed_readme_matches_committed_results(profile):
     from afunet.reporting import readme
 
-    assert readme.markers("cpu")[0] in readme.README.read_text()
-    assert readme.update("cpu", check=True), "README results block is stale: make readme PROFILE=cpu"
+    assert readme.markers(profile)[0] in readme.README.read_text()
+    assert readme.update(profile, check=True), \
+        f"README results block is stale: make readme PROFILE={profile}"

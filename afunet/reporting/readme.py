@@ -28,6 +28,7 @@ from afunet.reporting.tables import (
     cross_dataset_table,
     fmt,
     format_summary,
+    mean_std,
     model_label,
     summary_table,
 )
@@ -39,6 +40,8 @@ COLUMNS = ("Method", "n", "Jaccard", "Jaccard (paper)", "F1", "F1 (paper)", "Rec
            "clDice", "Thin-vessel F1")
 CLAIM_METRICS = ("f1", "jaccard", "precision", "recall")  # the paper's claims, in its words' order
 TABLE_NAMES = {"drive": "Table 1", "stare": "Table 2"}
+# A profile's block that also shows another profile's F1 beside its own (rewritten with it).
+BESIDE = {"paper": "cpu"}
 
 
 def markers(profile: str) -> tuple[str, str]:
@@ -86,7 +89,32 @@ def render_block(profile: str, results_root=None) -> str:
                               f"{r.dataset.upper()} {fmt(r.f1_mean)} (n={int(r.n_seeds)})"
                               for r in cross.itertuples()) + ".", ""]
     lines += _ablation(df)
+    lines += _beside(df, profile, results_root)
     return "\n".join(lines).rstrip("\n")
+
+
+def _beside(df: pd.DataFrame, profile: str, results_root) -> list[str]:
+    """F1 per model and data set under this profile, the BESIDE profile and the paper."""
+    other = BESIDE.get(profile)
+    theirs = collect(other, results_root) if other else pd.DataFrame()
+    if theirs.empty:
+        return []
+    rows = {}
+    for dataset in DATASETS:
+        for name, runs in ((other, theirs), (profile, df)):
+            table = summary_table(runs, dataset).set_index("model")
+            for model, r in table.drop(index="observer2", errors="ignore").iterrows():
+                row = rows.setdefault(model, {"Method": model_label(model)})
+                n = int(r["n_seeds"]) if r["n_seeds"] > 0 else 0
+                row[f"{dataset.upper()} `{name}` profile"] = (
+                    f"{mean_std(r['f1_mean'], r['f1_std'])} (n={n})" if n else "")
+                row[f"{dataset.upper()} published"] = fmt(r["f1_paper"])
+    columns = [f"{d.upper()} {k}" for d in DATASETS
+               for k in (f"`{other}` profile", f"`{profile}` profile", "published")]
+    table = pd.DataFrame(list(rows.values()), columns=["Method", *columns])
+    return [f"**Beside the `{other}` profile** (F1 at 0.5 inside the FOV, mean ± std over n "
+            f"seeds; published: the paper's, as printed; `{other}` from `results/{other}/`):", "",
+            to_markdown(table).rstrip("\n"), ""]
 
 
 def _ablation(df: pd.DataFrame) -> list[str]:
@@ -183,18 +211,22 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 if the block differs from the results")
     args = parser.parse_args(argv)
-    begin, _ = markers(args.profile)
-    before = README.read_text()
-    if begin not in before:
-        print(f"README.md has no {begin} block: nothing to write for '{args.profile}'.")
-        return 0
-    if update(args.profile, check=args.check):
-        done = "rewritten" if README.read_text() != before else "already up to date"
-        print(f"README.md results block of '{args.profile}': {done}.")
-        return 0
-    print(f"README.md results block of '{args.profile}' differs from results/{args.profile}/: "
-          f"run `make readme PROFILE={args.profile}`.", file=sys.stderr)
-    return 1
+    # Blocks that show this profile beside their own change with it.
+    profiles = [args.profile] + [p for p, other in BESIDE.items() if other == args.profile]
+    status = 0
+    for profile in profiles:
+        begin, _ = markers(profile)
+        before = README.read_text()
+        if begin not in before:
+            print(f"README.md has no {begin} block: nothing to write for '{profile}'.")
+        elif update(profile, check=args.check):
+            done = "rewritten" if README.read_text() != before else "already up to date"
+            print(f"README.md results block of '{profile}': {done}.")
+        else:
+            print(f"README.md results block of '{profile}' differs from results/: "
+                  f"run `make readme PROFILE={args.profile}`.", file=sys.stderr)
+            status = 1
+    return status
 
 
 if __name__ == "__main__":
