@@ -77,9 +77,9 @@ def train(
             exception raised there stops the run as a kill would; tests use it).
         deadline: a wall-clock time (``time.time()``) by which training must end, for a
             leased GPU: after a first epoch, no epoch starts that the last epoch's duration
-            says would end after it, and the run is filed with the best weights so far and ``stopped_by:
-            "deadline"`` in summary.json. None (default): the run ends by its epochs cap or
-            its patience only, the same on any machine.
+            says would end after it, and the run is filed with the best weights so far and
+            ``stopped_by: "deadline"`` in summary.json. None (default): the run ends by its
+            epochs cap or its patience only, the same on any machine.
 
     Returns:
         the summary dict, also written to summary.json.
