@@ -146,7 +146,10 @@ class EncoderAttention(nn.Module):
 
     The encoder map e (twice x's resolution) and the decoder map x each go through
     BN-ReLU-conv3x3; e is 2x2 max-pooled to x's grid; their sum goes through BN-ReLU-conv3x3
-    and multiplies x, so the encoder decides where the decoder attends.
+    and multiplies x, so the encoder decides where the decoder attends. As in the authors'
+    code, that gate is a plain conv output, not squashed by a sigmoid, so the block is
+    quadratic in the scale of its inputs (README: the likely cause of ResUNet++'s unstable
+    validation loss).
 
     Args:
         enc_ch: channels of the encoder map.

@@ -23,6 +23,9 @@ class ResUNetPlusPlus(SegmentationModel):
     paper; `multiple` is 8). Decoder, three times: attention block (encoder-guided), 2x nearest
     up-sampling, concatenation with the encoder map, residual unit. Output: ASPP to width
     channels, then a 1x1 conv. The paper's code uses width 16 (16-32-64-128, bridge 256).
+    Against that code (m_resunet.py): it also puts squeeze-and-excitation after each decoder
+    unit, which this model does not; like it, the attention gate has no sigmoid (see
+    EncoderAttention).
 
     Args:
         in_channels: input channels.
