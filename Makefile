@@ -109,9 +109,10 @@ ablation: $(STAMP) ## AF-UNet's asymmetric-skip variants (adjacent, first, none)
 	@mkdir -p $(BUILD)
 	$(PAPERMILL) notebooks/06_ablation.ipynb $(BUILD)/06_ablation.ipynb -p profile $(PROFILE)
 
+# PACK="drive-train-native drive-test-native stare-test-native" packs only what DRIVE runs read.
 cache: $(STAMP) ## Decode DRIVE and STARE into .devcache/, packed for a GPU machine (carry .devcache/pack)
 	$(PY) -m afunet.data.cache --names drive stare --cache-dir .devcache/paper
-	$(PY) scripts/pack_devcache.py .devcache/paper .devcache/pack/paper.tar.xz
+	$(PY) scripts/pack_devcache.py .devcache/paper .devcache/pack/paper.tar.xz $(PACK)
 
 clean: ## Remove executed notebooks and smoke outputs (never results of record)
 	rm -rf build results/smoke figures/smoke

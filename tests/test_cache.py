@@ -151,7 +151,9 @@ def test_resized_setting_derives_from_native_cache_without_source(tmp_path, fake
     # A GPU machine gets only native caches; a 32 x 32 setting must equal one built from source.
     built = load_tensors("fake", "test", fake_root, tmp_path / "a", size=32, second=True)
     load_tensors("fake", "test", fake_root, tmp_path / "b", second=True)  # native only
-    derived = load_tensors("fake", "test", tmp_path / "nowhere", tmp_path / "b", size=32, second=True)
+    derived = load_tensors(
+        "fake", "test", tmp_path / "nowhere", tmp_path / "b", size=32, second=True
+    )
     for key in ("images", "labels", "fovs", "label2"):
         assert torch.equal(built[key], derived[key]), key
     assert derived["ids"] == built["ids"]
@@ -210,3 +212,45 @@ def test_real_drive_round_trip(data_root, tmp_path, calls):
     assert calls["n"] == 1 and torch.equal(again["labels"], data["labels"])
     # Compressed: well under the 40 MB of the raw tensors.
     assert cache_path("drive", "test", tmp_path).stat().st_size < 16e6
+
+
+def _load_script(name):
+    """Import scripts/<name>.py, which is not part of the package."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_device_pack_keeps_the_named_caches_losslessly(tmp_path):
+    import tarfile
+
+    pack = _load_script("pack_devcache")
+    source = tmp_path / "paper"
+    source.mkdir()
+    tensors = {}
+    for i, name in enumerate(pack.NAMES):
+        image = torch.randint(
+            0, 256, (2, 3, 16, 12), dtype=torch.uint8, generator=torch.manual_seed(i)
+        )
+        tensors[name] = image
+        torch.save(
+            {"meta": {"name": name}, "tensors": {"images": cache._pack(image)}},
+            source / f"{name}.pt",
+        )
+    archive = tmp_path / "pack" / "paper.tar.xz"
+    wanted = ["drive-train-native", "stare-test-native"]
+    assert pack.main([str(source), str(archive), *wanted]) == 0
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "out", filter="data")
+    unpacked = sorted(p.stem for p in (tmp_path / "out" / "paper").iterdir())
+    assert unpacked == sorted(wanted)
+    for name in wanted:
+        stored = torch.load(tmp_path / "out" / "paper" / f"{name}.pt", weights_only=True)
+        assert torch.equal(cache._unpack(stored["tensors"]["images"]), tensors[name])
+    with pytest.raises(SystemExit, match="unknown cache drive-val"):
+        pack.main([str(source), str(archive), "drive-val"])
