@@ -235,7 +235,7 @@ def test_device_pack_keeps_the_named_caches_losslessly(tmp_path):
     tensors = {}
     for i, name in enumerate(pack.NAMES):
         image = torch.randint(
-            0, 256, (2, 3, 16, 12), dtype=torch.uint8, generator=torch.manual_seed(i)
+            0, 256, (2, 3, 16, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(i)
         )
         tensors[name] = image
         torch.save(
