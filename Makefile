@@ -18,7 +18,7 @@ PROFILE ?= $(if $(filter cuda,$(DEVICE)),paper,cpu)
 PAPERMILL := $(VENV)/bin/papermill --no-progress-bar --log-level WARNING
 BUILD   := build/$(PROFILE)
 RESULTS := results/$(PROFILE)
-# Runs trained side by side: 1 on a small CPU (each has a 20-minute budget), more on a GPU.
+# Runs trained side by side: 1 on a small CPU (two would share its cores), more on a GPU.
 JOBS    ?= 1
 RUNS     = $(shell $(PY) -m afunet.pipeline list --profile $(PROFILE) 2>/dev/null)
 
@@ -27,7 +27,7 @@ RUNS     = $(shell $(PY) -m afunet.pipeline list --profile $(PROFILE) 2>/dev/nul
 	figure2 efficiency ablation readme cache clean
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_%-][a-zA-Z0-9_% -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ paper: $(STAMP) ## Run the whole study: data check, every run, tables, figures (
 	$(MAKE) --no-print-directory tables figures
 
 runs: $(RUNS:%=$(RESULTS)/runs/%/summary.json) ## Train and evaluate every run of the profile not yet done
+ifeq ($(strip $(RUNS)),)
+	@# RUNS was read before .venv existed (a fresh checkout): list the runs again, once.
+	@test -z "$(RUNS_RETRY)" || { echo "make runs: '$(PY) -m afunet.pipeline list --profile $(PROFILE)' listed no runs" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(STAMP)
+	@$(MAKE) --no-print-directory runs RUNS_RETRY=1
+endif
 
 # One run: train (resumable), evaluate on both test sets, file its results (notebook 02).
 # e.g. make results/cpu/runs/drive-afunet-s0/summary.json, or make run-drive-afunet-s0
@@ -92,7 +98,7 @@ table1 table2: $(STAMP) ## Table 1 (DRIVE) and 2 (STARE), cross-data-set, paired
 	@mkdir -p $(BUILD)
 	$(PAPERMILL) notebooks/03_tables.ipynb $(BUILD)/03_tables.ipynb -p profile $(PROFILE)
 
-figures: figure2 efficiency ## Every figure (Figure 2, efficiency), from results/ alone
+figures: figure2 efficiency ## Every figure (Figure 2, efficiency), from results/ (Figure 2 also reads the test images)
 
 figure2: $(STAMP) ## Figure 2: segmentations with red/green boxes, overlays, worst region
 	@mkdir -p $(BUILD)

@@ -1,7 +1,8 @@
 """The `afunet` command: data, train, evaluate, predict, bench.
 
 Errors a user can fix (afunet.errors.AfunetError) print as one line, ``afunet: error: ...``,
-with exit status 2 and no traceback.
+with no traceback and exit status 2; `afunet data` exits 1 instead, as it does when a check
+finds a problem.
 """
 
 from __future__ import annotations

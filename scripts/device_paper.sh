@@ -39,7 +39,7 @@ cat "$out/device.txt"
 # Longest first (bench: ResUNet++ trains 5x slower than U-Net at width 64), STARE has half the
 # images. On one H200 (2026-11-27), twelve at once kept it at 100 % and took 373 s in all, the
 # last (DRIVE ResUNet++) 335 s of training; results/paper/calls/ holds each call's record.
-# They held up to 116 GB of its 141 GB (gpu.csv there): on an 80 GB card (H100) run fewer at
+# They held up to 113 GiB of its 140 GiB (gpu.csv there): on an 80 GB card (H100) run fewer at
 # once, e.g. JOBS=6 (not timed here).
 names=${NAMES:-"drive-resunetpp drive-unetpp stare-resunetpp drive-resunet stare-unetpp
 drive-attention_unet stare-resunet drive-afunet drive-unet stare-attention_unet stare-afunet stare-unet"}

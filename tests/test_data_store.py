@@ -211,7 +211,10 @@ def test_cli_on_empty_root_says_what_is_missing(tmp_path, capsys):
     assert run_cli("data", "fetch", "drive", "--data-dir", root) == 1
     assert "afunet data import drive" in capsys.readouterr().err
     assert run_cli("data", "import", "stare", str(tmp_path / "nope.tar"), "--data-dir", root) == 1
-    assert "nope.tar does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # the same one-line form as the other subcommands' errors (afunet.cli.main)
+    assert err.startswith("afunet: error: ") and "nope.tar does not exist" in err
+    assert err.count("\n") == 1
 
 
 def test_cli_import_list_verify(tmp_path, tiny_shape, capsys):

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.data_command](args, root)
     except AfunetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"afunet: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
 
 

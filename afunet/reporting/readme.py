@@ -7,8 +7,8 @@ The README holds one block per profile between two markers::
     <!-- results:cpu:end -->
 
 `make readme PROFILE=cpu` (also part of `make tables`) rewrites the block; a test checks that the
-committed README equals what the committed results give. Prose around the block is by hand and
-cites no number that is not in it.
+committed README equals what the committed results give. Prose around the block is by hand;
+every number it cites is read from the block or from a committed file it names.
 """
 
 from __future__ import annotations
