@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import afunet
-from afunet.errors import AfunetError
+from afunet.errors import AfunetError, print_error
 
 FORMAT = argparse.RawDescriptionHelpFormatter
 
@@ -171,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except AfunetError as exc:
-        message = " ".join(str(exc).split())  # one line, whatever the message holds
-        print(f"afunet: error: {message}", file=sys.stderr)
+        print_error(exc)  # one line, whatever the message holds
         return 2
     except KeyboardInterrupt:
         print("afunet: interrupted (a training run resumes when the command is run again)",
@@ -231,7 +230,7 @@ def _predict(args) -> int:
             print(f"{r['path']}: {r['height']}x{r['width']}, vessels "
                   f"{100 * r['vessel_fraction']:.1f}% of the FOV -> {r['mask']}")
         else:
-            print(f"afunet: error: {' '.join(r['error'].split())}", file=sys.stderr)
+            print_error(r["error"])
     return 0 if all(r["ok"] for r in results) else 1
 
 

@@ -1,5 +1,7 @@
 """Errors a user can meet, each with a message that names the file and the fix."""
 
+import sys
+
 
 class AfunetError(Exception):
     """Base class: the CLI prints these as one line instead of a traceback."""
@@ -15,3 +17,8 @@ class DatasetMissingError(DataError):
 
 class CheckpointError(AfunetError):
     """A checkpoint is missing, corrupt, or holds something other than plain tensors and config."""
+
+
+def print_error(message) -> None:
+    """Print a message for the user on stderr as one line, ``afunet: error: ...``."""
+    print(f"afunet: error: {' '.join(str(message).split())}", file=sys.stderr)

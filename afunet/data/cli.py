@@ -7,10 +7,9 @@ The top-level CLI (afunet/cli.py) calls `add_parser(subparsers)` and, for `afune
 from __future__ import annotations
 
 import argparse
-import sys
 
 from afunet.data import resolve_root, store
-from afunet.errors import AfunetError
+from afunet.errors import AfunetError, print_error
 
 DESCRIPTION = """\
 Manage the real retinal vessel data sets under the data root (--data-dir, else $AFUNET_DATA,
@@ -121,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.data_command](args, root)
     except AfunetError as exc:
-        print(f"afunet: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print_error(exc)
         return 1
 
 
