@@ -144,8 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="512",
                    help="input size: 512 or HxW, e.g. 584x565 (default: 512)")
     p.add_argument("--batch-size", type=int, default=2,
-                   help="images per training step and per inference call (2); latency "
-                   "is reported per image")
+                   help="images per training step (2); inference is timed on one image")
     p.add_argument("--steps", type=int, default=5,
                    help="timed steps per model, for training and for inference (5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps (2)")

@@ -212,7 +212,7 @@ def _aggregate(data, preds, rows) -> dict:
 
 
 def _write_pr_curve(path: Path, probs: np.ndarray, truth: np.ndarray) -> None:
-    """The pooled precision-recall curve inside the FOV, 256 points: PR plots need no prob maps."""
+    """Pooled precision-recall curve inside the FOV, at most 256 points (PR plots need no maps)."""
     precision, recall, thresholds = metrics.pr_curve(probs, truth, max_points=256)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)

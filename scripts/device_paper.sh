@@ -36,6 +36,13 @@ deadline=$((start + budget - ${EVAL_MARGIN:-60}))
     echo "commit ${AFUNET_GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null)}"
 } > "$out/device.txt"
 cat "$out/device.txt"
+# GPU use and memory every 10 s, to size JOBS for another card (results/paper/calls/*/gpu.csv)
+smi=
+if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 \
+        > "$out/gpu.csv" 2>/dev/null &
+    smi=$!
+fi
 # Longest first (bench: ResUNet++ trains 5x slower than U-Net at width 64), STARE has half the
 # images. On one H200 (2026-11-27), twelve at once kept it at 100 % and took 373 s in all, the
 # last (DRIVE ResUNet++) 335 s of training; results/paper/calls/ holds each call's record.
@@ -51,5 +58,6 @@ printf '%s\n' $todo | timeout "$budget" xargs -P "$jobs" -I{} sh -c \
      --set checkpoint_every=${CKPT_EVERY:-100000} ${SETS:-} > logs/{}.log 2>&1 \
      && echo \"done {} \$(date -u +%T)\" || echo \"FAILED {} (see logs/{}.log)\"" | tee "$out/runs.txt"
 echo "wall $(($(date +%s) - start)) s" | tee -a "$out/runs.txt"
+[ -n "$smi" ] && kill "$smi" 2>/dev/null
 tar czf "$out/results_$profile.tgz" "results/$profile" logs 2>/dev/null
 ls -la "$out"
