@@ -320,13 +320,17 @@ def test_efficiency_table_with_bench(tree):
                           for m in ("unet", "afunet") for w in (16, 64)])
     bench = pd.DataFrame([dict(model=m, width=16, height=512, input_width=512, precision=p,
                                channels_last=False, train_images_per_s=v, train_step_ms=1e3 / v,
-                               infer_ms=10.0 / v, device_name="cpu")
-                          for m, p, v in (("afunet", "fp32", 2.0), ("afunet", "bf16", 3.0),
-                                          ("unet", "fp32", 4.0))])
+                               infer_ms=ms, device_name="cpu")
+                          for m, p, v, ms in (("afunet", "fp32", 2.0, 5.0),
+                                              ("afunet", "bf16", 3.0, 8.0),
+                                              ("unet", "fp32", 4.0, 2.5))])
     best = reporting.bench_best(bench)
     assert list(best["model"]) == ["unet", "afunet"] and best.loc[1, "precision"] == "bf16"
+    # trains fastest in bf16 but infers fastest in fp32: each figure at its own best setting
+    assert best.loc[1, "infer_ms"] == 5.0 and best.loc[1, "infer_precision"] == "fp32"
     eff = reporting.efficiency_table(df, costs, bench).set_index("model")
-    assert eff.loc["afunet", "train_images_per_s"] == 3.0 and eff.loc["unet", "n_seeds"] == 3
+    assert eff.loc["afunet", "train_images_per_s"] == 3.0 and eff.loc["afunet", "infer_ms"] == 5.0
+    assert eff.loc["unet", "n_seeds"] == 3
     assert eff.loc["afunet", "f1_mean"] == pytest.approx(
         np.mean([planted_f1("afunet", s).mean() for s in range(3)]))
     assert eff.loc["afunet", "gflops_w64"] == 64.0
