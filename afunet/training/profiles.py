@@ -27,7 +27,7 @@ cpu
     takes about 7 s and a run about 10 minutes. Every model gets the same schedule (the
     paper's comparison is at equal recipe), so the costlier baselines take longer: U-Net,
     ResUNet and Attention U-Net about as long as AF-UNet, UNet++ 29-31 s an epoch (43-46
-    minutes on DRIVE), ResUNet++ 58-62 s (87-93 minutes; summary.json of the runs).
+    minutes on DRIVE), ResUNet++ 58-65 s (87-97 minutes; summary.json of the runs).
 
 paper
     The paper's setting on a GPU: width 64 (encoder 64 -> 512, bottleneck 1024, section 3.2),
