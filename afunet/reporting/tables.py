@@ -396,13 +396,11 @@ def bench_best(bench: pd.DataFrame) -> pd.DataFrame:
         highest training throughput), infer_ms, infer_precision, infer_channels_last (the
         setting with the lowest inference latency).
     """
-    best = bench.sort_values("train_images_per_s", ascending=False, kind="stable")
-    best = best.drop_duplicates("model").set_index("model")
+    best = _fastest(bench, "train_images_per_s", ascending=False)
     best = best.loc[model_order(best.index)].reset_index()
     best["size"] = best["height"].astype(str) + " x " + best["input_width"].astype(str)
     if "infer_ms" in bench:
-        quick = bench.sort_values("infer_ms", kind="stable").drop_duplicates("model")
-        quick = quick.set_index("model")
+        quick = _fastest(bench, "infer_ms", ascending=True)
         best["infer_ms"] = best["model"].map(quick["infer_ms"])
         for col in ("precision", "channels_last"):
             if col in quick:
@@ -411,6 +409,12 @@ def bench_best(bench: pd.DataFrame) -> pd.DataFrame:
                "train_images_per_s", "train_step_ms", "infer_ms", "infer_precision",
                "infer_channels_last"]
     return best[[c for c in columns if c in best.columns]]
+
+
+def _fastest(bench: pd.DataFrame, column: str, ascending: bool) -> pd.DataFrame:
+    """Each model's row with the best value of `column`, indexed by model (first on ties)."""
+    return bench.sort_values(column, ascending=ascending, kind="stable").drop_duplicates(
+        "model").set_index("model")
 
 
 def mean_std(mean, std, digits: int = 4, std_digits: int | None = None) -> str:
