@@ -12,8 +12,25 @@ training step (forward, Dice + BCE, backward, Adam) of a width-16 U-Net on a bat
     bf16 autocast                   47-70 s / step (no native bf16: emulated, ~20x slower)
     bf16 autocast + channels_last   84 s / step
 
-so on the CPU "auto" means fp32 and contiguous (NCHW) memory. A CPU with native bf16 (AMX,
-AVX512-BF16) may differ: time it with ``afunet bench --precision fp32 bf16``.
+so on that CPU "auto" means fp32 and contiguous (NCHW) memory.
+
+On a second machine (2 cores of an Intel Xeon @ 2.50GHz with AVX-512 but no AVX512-BF16 or
+AMX; torch 2.13.0, quiet), channels_last paid. An epoch of the `cpu` profile's AF-UNet on
+DRIVE (16 training crops of 384 x 384, batch 1, then the 4 validation images whole) took
+10.0-10.7 s in NCHW and 7.1-7.5 s in channels_last (4 epochs each, ``afunet train --profile
+cpu --epochs 4 --set channels_last=false|true``; results/cpu/target/speed/). ``afunet bench
+--models all --width 16 --size 384 --batch-size 1 --steps 6 --channels-last false true``
+(results/bench/bench_w16_384_b1_cpu-layouts.csv) gave every model a faster training step
+(U-Net +5 %, Attention U-Net +8 %, the other four +17 to +33 %) and a lower inference latency
+(-23 to -38 %); an earlier run of that command, not kept, had U-Net's step 6 % slower, so
+gains under about 10 % are noise. torch.compile made the epoch slower (8.9-9.8 s after a
+first epoch of 113 s). So on a CPU "auto" means channels_last where the CPU has AVX-512 and
+NCHW elsewhere: a rule read off these two machines, not a law (why the layouts differ by CPU
+was not measured); ``--set channels_last=true|false`` overrides it. Both layouts compute the
+same function, but their float sums differ in the last bits, so a run's numbers depend on
+the layout as they do on the CPU. bf16 stays off on CPUs: neither machine has native bf16
+(one with AMX or AVX512-BF16 may differ: time it with ``afunet bench --precision fp32
+bf16``).
 
 CUDA, measured on an NVIDIA H200 (torch 2.11, ``afunet bench --width 64 --size 512
 --batch-size 4``): bf16 autocast with channels_last trained every model fastest, 1.8-2.7x the
@@ -67,10 +84,19 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def resolve_channels_last(channels_last: str | bool, device: torch.device) -> bool:
-    """Whether to use NHWC memory: "auto" is True on CUDA only (module doc)."""
+    """Whether to use NHWC memory: "auto" is True on CUDA and on AVX-512 CPUs (module doc)."""
     if channels_last == "auto":
-        return device.type == "cuda"
+        return device.type == "cuda" or (device.type == "cpu" and cpu_has_avx512())
     return bool(channels_last)
+
+
+def cpu_has_avx512() -> bool:
+    """Whether /proc/cpuinfo lists avx512f (False where there is no such file, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(line.startswith("flags") and "avx512f" in line.split() for line in text.splitlines())
 
 
 def autocast(device: torch.device, precision: str):

@@ -22,7 +22,7 @@ from PIL import Image
 from afunet.data.fov import compute_fov
 from afunet.data.io import read_image
 from afunet.data.transforms import normalize, prepare, resize
-from afunet.device import autocast, resolve_device, resolve_precision
+from afunet.device import autocast, resolve_channels_last, resolve_device, resolve_precision
 from afunet.errors import AfunetError
 from afunet.models import create_model
 from afunet.training.checkpoint import load_checkpoint_dict, resolve_checkpoint
@@ -56,8 +56,11 @@ def load_with_metadata(path: str | Path, device: str | torch.device = "auto"):
     model = create_model(**payload["model_config"])
     model.load_state_dict(payload["model"])
     model.to(device).eval()
+    config = TrainConfig.from_dict(payload["config"])
+    if resolve_channels_last(config.channels_last, device):
+        model.to(memory_format=torch.channels_last)  # the faster layout here (afunet.device)
     payload.pop("optimizer", None)
-    return model, TrainConfig.from_dict(payload["config"]), payload
+    return model, config, payload
 
 
 @torch.no_grad()
@@ -98,6 +101,8 @@ def predict_probability(
     x = normalize(prepare(x, green=config.green, clahe=config.clahe), f)
     if tta:
         x = torch.cat([x, x.flip(-1), x.flip(-2), x.flip(-1, -2)])
+    if resolve_channels_last(config.channels_last, device):
+        x = x.contiguous(memory_format=torch.channels_last)
     with autocast(device, precision):
         logits = model(x)
     logits = logits[-1] if isinstance(logits, (list, tuple)) else logits

@@ -55,7 +55,7 @@ class TrainConfig:
     device: str = "auto"  # auto = cuda, then mps, then cpu
     precision: str = "auto"  # auto | bf16 | fp32; auto = fastest measured (afunet.device)
     channels_last: str | bool = "auto"  # NHWC memory; auto = fastest measured
-    compile: bool = False  # torch.compile the model (GPU; slow to start, no gain on this CPU)
+    compile: bool = False  # torch.compile the model (GPU; slow to start, slower on the CPUs measured)
     num_threads: int | None = None  # torch CPU threads; None = torch's default
     checkpoint_every: int = 1  # epochs between checkpoints; a resume replays the rest exactly
     eval_batch_size: int = 2  # validation batch; Dice pools over a batch: keep it fixed in a study

@@ -10,9 +10,10 @@ cpu
     width 16 instead of the paper's 64 (about 1/16 of the convolution cost), real data at
     native size (no resizing, so no vessel is lost to interpolation), random 384 x 384 crops
     one image per step for training and whole images for validation, Adam at a fixed 1e-3
-    (the paper gives no rate), rotations by any angle, flips and contrast jitter, fp32 and
-    NCHW memory (this CPU has no native bf16: bf16 autocast measured about 20x slower, see
-    afunet.device). How the budget was set, on this machine (2 cores of an AMD EPYC, quiet):
+    (the paper gives no rate), rotations by any angle, flips and contrast jitter, fp32
+    (neither CPU measured has native bf16: bf16 autocast was about 20x slower) with NCHW or
+    channels_last memory, whichever afunet.device measured faster for the CPU (channels_last
+    where it has AVX-512). How the budget was set, on this machine (2 cores of an AMD EPYC, quiet):
     an AF-UNet epoch of 16 random 256 x 256 crops in batches of 4 took 6.5 s with validation,
     an epoch of 384 x 384 crops took about 12.5 s in batches of 2 or of 1; whole 584 x 565
     images cost about 27 s an epoch. 384-pixel crops keep most of a vessel tree in view and
