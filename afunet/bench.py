@@ -26,6 +26,7 @@ import torch
 
 from afunet.device import (
     autocast,
+    check_channels_last,
     device_name,
     resolve_channels_last,
     resolve_device,
@@ -109,6 +110,8 @@ def bench_one(name, width, size, batch_size, steps, warmup, device, precision, c
         counted = summary(create_model(name, width=width), (1, 3, *size))
     torch.manual_seed(0)
     model = create_model(name, width=width).to(device)
+    if channels_last:
+        check_channels_last(model, device)
     memory = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)

@@ -156,8 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", nargs="+", default=["auto"],
                    choices=["auto", "true", "false"],
                    help="one or more, each timed: NHWC memory format; auto = what training "
-                   "uses (true on CUDA and on CPUs with AVX-512, else false; see afunet/device.py) "
-                   "(default: auto)")
+                   "uses (true on CUDA, false on a CPU; see afunet/device.py) (default: auto)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--out", metavar="CSV",
                    help="also write the table as CSV (default: print it only)")

@@ -24,13 +24,20 @@ cpu --epochs 4 --set channels_last=false|true``; results/cpu/target/speed/). ``a
 (U-Net +5 %, Attention U-Net +8 %, the other four +17 to +33 %) and a lower inference latency
 (-23 to -38 %); an earlier run of that command, not kept, had U-Net's step 6 % slower, so
 gains under about 10 % are noise. torch.compile made the epoch slower (8.9-9.8 s after a
-first epoch of 113 s). So on a CPU "auto" means channels_last where the CPU has AVX-512 and
-NCHW elsewhere: a rule read off these two machines, not a law (why the layouts differ by CPU
-was not measured); ``--set channels_last=true|false`` overrides it. Both layouts compute the
-same function, but their float sums differ in the last bits, so a run's numbers depend on
-the layout as they do on the CPU. bf16 stays off on CPUs: neither machine has native bf16
-(one with AMX or AVX512-BF16 may differ: time it with ``afunet bench --precision fp32
-bf16``).
+first epoch of 113 s).
+
+Yet "auto" stays NCHW on every CPU, because channels_last is not safe there: in torch 2.13.0
+on that machine the backward pass of a stride-2 1x1 convolution with 3, 4 or 8 input
+channels in channels_last corrupts memory (the process aborts with "double free or
+corruption" or a segmentation fault; 12, 16, 20, 24 and 48 input channels ran). ResUNet and
+ResUNet++ have such convolutions (their projection shortcuts) at widths up to 8, so the smoke
+profile crashed with it. Memory corruption that does not crash cannot be ruled out by
+trying, so the layout is opt-in on CPUs: ``--set channels_last=true``, which
+`check_channels_last` refuses for a model with such a convolution. The cpu study's runs of
+record are all NCHW. Both layouts compute the same function, but their float sums differ in
+the last bits, so a run's numbers depend on the layout as they do on the CPU. bf16 stays off
+on CPUs: neither machine has native bf16 (one with AMX or AVX512-BF16 may differ: time it
+with ``afunet bench --precision fp32 bf16``).
 
 CUDA, measured on an NVIDIA H200 (torch 2.11, ``afunet bench --width 64 --size 512
 --batch-size 4``): bf16 autocast with channels_last trained every model fastest, 1.8-2.7x the
@@ -50,6 +57,8 @@ import sys
 from pathlib import Path
 
 import torch
+
+from afunet.errors import AfunetError
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -84,19 +93,34 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def resolve_channels_last(channels_last: str | bool, device: torch.device) -> bool:
-    """Whether to use NHWC memory: "auto" is True on CUDA and on AVX-512 CPUs (module doc)."""
+    """Whether to use NHWC memory: "auto" is True on CUDA only (module doc: unsafe on CPUs)."""
     if channels_last == "auto":
-        return device.type == "cuda" or (device.type == "cpu" and cpu_has_avx512())
+        return device.type == "cuda"
     return bool(channels_last)
 
 
-def cpu_has_avx512() -> bool:
-    """Whether /proc/cpuinfo lists avx512f (False where there is no such file, e.g. macOS)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(line.startswith("flags") and "avx512f" in line.split() for line in text.splitlines())
+def check_channels_last(model: torch.nn.Module, device: torch.device) -> None:
+    """Refuse channels_last on a CPU for a model with a convolution that crashes torch there.
+
+    Args:
+        model: the network about to train in channels_last.
+        device: where it trains.
+
+    Raises:
+        AfunetError: on a CPU, for a stride-2 1x1 convolution with at most 8 input channels,
+            whose backward pass corrupts memory in channels_last (torch 2.13.0; module doc).
+    """
+    if device.type != "cpu":
+        return
+    for name, layer in model.named_modules():
+        if (isinstance(layer, torch.nn.Conv2d) and layer.kernel_size == (1, 1)
+                and layer.stride != (1, 1) and layer.in_channels <= 8):
+            raise AfunetError(
+                f"channels_last on a CPU crashes torch {torch.__version__} in the backward pass "
+                f"of {name} (a stride-{layer.stride[0]} 1x1 convolution with "
+                f"{layer.in_channels} input channels); set channels_last=false, or use a "
+                "width of 16 or more (afunet/device.py)"
+            )
 
 
 def autocast(device: torch.device, precision: str):

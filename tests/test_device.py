@@ -1,4 +1,5 @@
-"""Device settings: what "auto" resolves to, and that the memory layout changes speed, not output."""
+"""Device settings: what "auto" resolves to, the channels_last guard, and that the memory layout
+changes speed, not output."""
 
 import numpy as np
 import pytest
@@ -6,42 +7,50 @@ import torch
 
 from afunet import device as dev
 from afunet.data.synthetic import generate
+from afunet.errors import AfunetError
 from afunet.inference import load_checkpoint, predict_probability
+from afunet.models import create_model
 from afunet.training import make_config, train
 
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("avx512", [True, False])
-def test_auto_channels_last_on_cpu_follows_avx512(monkeypatch, avx512):
-    monkeypatch.setattr(dev, "cpu_has_avx512", lambda: avx512)
-    assert dev.resolve_channels_last("auto", CPU) is avx512
+def test_auto_settings_on_cpu_are_fp32_and_nchw():
+    assert dev.resolve_channels_last("auto", CPU) is False  # unsafe on CPUs (afunet/device.py)
     assert dev.resolve_channels_last(True, CPU) is True  # an explicit setting wins
-    assert dev.resolve_channels_last(False, CPU) is False
-    assert dev.resolve_channels_last("auto", torch.device("mps")) is False
-
-
-def test_cpu_has_avx512_is_a_bool():
-    assert isinstance(dev.cpu_has_avx512(), bool)
-
-
-def test_auto_precision_is_fp32_on_cpu():
     assert dev.resolve_precision("auto", CPU) == "fp32"
     with pytest.raises(ValueError, match="precision must be one of"):
         dev.resolve_precision("fp16", CPU)
 
 
-def test_layouts_give_the_same_probabilities(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("name", "width", "refused"), [
+    ("resunet", 4, True), ("resunetpp", 8, True), ("resunet", 16, False), ("afunet", 4, False),
+])
+def test_channels_last_guard_refuses_the_crashing_convolution(name, width, refused):
+    model = create_model(name, width=width)
+    if refused:
+        with pytest.raises(AfunetError, match="1x1 convolution with .* input channels"):
+            dev.check_channels_last(model, CPU)
+    else:
+        dev.check_channels_last(model, CPU)
+    dev.check_channels_last(model, torch.device("cuda"))  # only CPUs are affected
+
+
+def test_training_in_channels_last_is_refused_before_it_crashes(tmp_path):
+    config = make_config("smoke", model="resunet", channels_last=True, device="cpu")
+    with pytest.raises(AfunetError, match="channels_last=false"):
+        train(config, tmp_path / "run", cache_dir=tmp_path / "cache", progress=False)
+
+
+def test_layouts_give_the_same_probabilities(tmp_path):
     """A checkpoint predicts the same map in NCHW and channels_last (float noise only)."""
     train(make_config("smoke", epochs=1), tmp_path / "run", cache_dir=tmp_path / "cache",
           progress=False)
     sample = generate(1, size=(64, 72), seed=2)[0]
-    maps = {}
-    for avx512 in (False, True):
-        monkeypatch.setattr(dev, "cpu_has_avx512", lambda avx512=avx512: avx512)
-        model, config = load_checkpoint(tmp_path / "run", "cpu")
-        first = next(p for p in model.parameters() if p.dim() == 4)
-        assert first.is_contiguous(memory_format=torch.channels_last) is avx512
-        maps[avx512] = predict_probability(model, sample.image, config, sample.fov)
-    assert maps[True].shape == (64, 72)
-    np.testing.assert_allclose(maps[True], maps[False], atol=1e-5)
+    model, config = load_checkpoint(tmp_path / "run", "cpu")
+    nchw = predict_probability(model, sample.image, config, sample.fov)
+    model = model.to(memory_format=torch.channels_last)
+    nhwc = predict_probability(model, sample.image, config.replace(channels_last=True),
+                               sample.fov)
+    assert nhwc.shape == (64, 72)
+    np.testing.assert_allclose(nhwc, nchw, atol=1e-5)

@@ -37,6 +37,7 @@ from afunet.data.cache import load_tensors
 from afunet.data.transforms import Augment, normalize
 from afunet.device import (
     autocast,
+    check_channels_last,
     device_name,
     environment,
     resolve_channels_last,
@@ -103,6 +104,7 @@ def train(
     torch.manual_seed(config.seed)
     model = create_model(config.model, width=config.width, **config.model_kwargs).to(device)
     if channels_last:
+        check_channels_last(model, device)
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     state = _initial_state()

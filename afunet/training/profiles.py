@@ -11,9 +11,9 @@ cpu
     native size (no resizing, so no vessel is lost to interpolation), random 384 x 384 crops
     one image per step for training and whole images for validation, Adam at a fixed 1e-3
     (the paper gives no rate), rotations by any angle, flips and contrast jitter, fp32
-    (neither CPU measured has native bf16: bf16 autocast was about 20x slower) with NCHW or
-    channels_last memory, whichever afunet.device measured faster for the CPU (channels_last
-    where it has AVX-512). How the budget was set, on this machine (2 cores of an AMD EPYC, quiet):
+    (neither CPU measured has native bf16: bf16 autocast was about 20x slower) and NCHW memory
+    (channels_last was up to 1.45x faster on an AVX-512 Xeon but crashes torch for some
+    convolutions on CPUs, see afunet.device). How the budget was set, on this machine (2 cores of an AMD EPYC, quiet):
     an AF-UNet epoch of 16 random 256 x 256 crops in batches of 4 took 6.5 s with validation,
     an epoch of 384 x 384 crops took about 12.5 s in batches of 2 or of 1; whole 584 x 565
     images cost about 27 s an epoch. 384-pixel crops keep most of a vessel tree in view and
