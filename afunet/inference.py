@@ -58,7 +58,7 @@ def load_with_metadata(path: str | Path, device: str | torch.device = "auto"):
     model.to(device).eval()
     config = TrainConfig.from_dict(payload["config"])
     if resolve_channels_last(config.channels_last, device):
-        model.to(memory_format=torch.channels_last)  # the faster layout here (afunet.device)
+        model.to(memory_format=torch.channels_last)  # the run's layout on this device (afunet.device)
     payload.pop("optimizer", None)
     return model, config, payload
 

@@ -54,7 +54,7 @@ class TrainConfig:
     seed: int = 0  # fixes initialisation, data order and augmentation
     device: str = "auto"  # auto = cuda, then mps, then cpu
     precision: str = "auto"  # auto | bf16 | fp32; auto = fastest measured (afunet.device)
-    channels_last: str | bool = "auto"  # NHWC memory; auto = fastest measured
+    channels_last: str | bool = "auto"  # NHWC memory; auto = on CUDA only (unsafe on CPUs)
     compile: bool = False  # torch.compile the model (GPU; slow to start, slower on the CPUs measured)
     num_threads: int | None = None  # torch CPU threads; None = torch's default
     checkpoint_every: int = 1  # epochs between checkpoints; a resume replays the rest exactly

@@ -13,7 +13,8 @@ cpu
     (the paper gives no rate), rotations by any angle, flips and contrast jitter, fp32
     (neither CPU measured has native bf16: bf16 autocast was about 20x slower) and NCHW memory
     (channels_last was up to 1.45x faster on an AVX-512 Xeon but crashes torch for some
-    convolutions on CPUs, see afunet.device). How the budget was set, on this machine (2 cores of an AMD EPYC, quiet):
+    convolutions on CPUs, see afunet.device). How the budget was set, on this machine (2 cores
+    of an AMD EPYC, quiet):
     an AF-UNet epoch of 16 random 256 x 256 crops in batches of 4 took 6.5 s with validation,
     an epoch of 384 x 384 crops took about 12.5 s in batches of 2 or of 1; whole 584 x 565
     images cost about 27 s an epoch. 384-pixel crops keep most of a vessel tree in view and
