@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import itertools
 import statistics
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 
 from afunet.device import (
+    ChannelsLastError,
     autocast,
     check_channels_last,
     device_name,
@@ -72,7 +74,8 @@ def bench(
         verbose: print a table as rows come in.
 
     Returns:
-        one dict per (model, precision, channels_last) with the keys of FIELDS.
+        one dict per (model, precision, channels_last) with the keys of FIELDS; a setting
+        that `afunet.device.check_channels_last` refuses is skipped with a message.
     """
     names = list_models() if not models or models == ["all"] else list(models)
     unknown = [n for n in names if n not in list_models()]
@@ -86,8 +89,12 @@ def bench(
         print(f"{'model':<15} {'prec':<5} {'NHWC':<5} {'params':>10} {'GFLOP':>8} "
               f"{'train img/s':>11} {'GFLOP/s':>8} {'infer ms':>9} {'GFLOP/s':>8}", flush=True)
     for name, prec, cl in itertools.product(names, precisions, channels_last):
-        row = bench_one(name, width, (height, width_px), batch_size, steps, warmup, dev,
-                        resolve_precision(prec, dev), resolve_channels_last(cl, dev))
+        try:
+            row = bench_one(name, width, (height, width_px), batch_size, steps, warmup, dev,
+                            resolve_precision(prec, dev), resolve_channels_last(cl, dev))
+        except ChannelsLastError as err:  # one unsafe setting need not end the whole table
+            print(f"{name:<15} skipped: {err}", file=sys.stderr, flush=True)
+            continue
         rows.append(row)
         if verbose:
             print(f"{name:<15} {row['precision']:<5} {str(row['channels_last']):<5} "

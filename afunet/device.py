@@ -63,6 +63,10 @@ from afunet.errors import AfunetError
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
+class ChannelsLastError(AfunetError):
+    """channels_last refused for a model whose convolutions crash torch in that layout."""
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """The device to run on: "auto" picks CUDA, then Apple MPS, then the CPU.
 
@@ -107,7 +111,7 @@ def check_channels_last(model: torch.nn.Module, device: torch.device) -> None:
         device: where it trains.
 
     Raises:
-        AfunetError: on a CPU, for a stride-2 1x1 convolution with at most 8 input channels,
+        ChannelsLastError: on a CPU, for a stride-2 1x1 convolution with at most 8 input channels,
             whose backward pass corrupts memory in channels_last (torch 2.13.0; module doc).
     """
     if device.type != "cpu":
@@ -115,7 +119,7 @@ def check_channels_last(model: torch.nn.Module, device: torch.device) -> None:
     for name, layer in model.named_modules():
         if (isinstance(layer, torch.nn.Conv2d) and layer.kernel_size == (1, 1)
                 and layer.stride != (1, 1) and layer.in_channels <= 8):
-            raise AfunetError(
+            raise ChannelsLastError(
                 f"channels_last on a CPU crashes torch {torch.__version__} in the backward pass "
                 f"of {name} (a stride-{layer.stride[0]} 1x1 convolution with "
                 f"{layer.in_channels} input channels); set channels_last=false, or use a "

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from afunet import device as dev
+from afunet.bench import bench
 from afunet.data.synthetic import generate
 from afunet.errors import AfunetError
 from afunet.inference import load_checkpoint, predict_probability
@@ -54,3 +55,10 @@ def test_layouts_give_the_same_probabilities(tmp_path):
                                sample.fov)
     assert nhwc.shape == (64, 72)
     np.testing.assert_allclose(nhwc, nchw, atol=1e-5)
+
+
+def test_bench_skips_a_refused_layout_and_times_the_rest(capsys):
+    rows = bench(["resunet"], width=4, size=32, batch_size=1, steps=1, warmup=0, device="cpu",
+                 channels_last=(True, False), verbose=False)
+    assert [row["channels_last"] for row in rows] == [False]
+    assert "resunet         skipped: channels_last on a CPU crashes" in capsys.readouterr().err
