@@ -82,18 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train one model with Adam at a fixed learning rate on "
                        "Dice + BCE, stopping early on the validation loss (paper, section 3.3).",
                        epilog=TRAIN_EPILOG, formatter_class=FORMAT)
-    p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "paper"],
+    p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "cpu-e90", "paper"],
                    help="settings preset (default: cpu); see afunet/training/profiles.py")
     p.add_argument("--model", help="afunet, unet, unetpp, resunet, resunetpp, attention_unet "
                    "(default: afunet)")
     p.add_argument("--dataset", help="drive, stare, chase_db1 or synthetic "
-                   "(default: the profile's: smoke synthetic, cpu and paper drive)")
+                   "(default: the profile's: smoke synthetic, the others drive)")
     p.add_argument("--seed", type=int,
                    help="initialisation, data order and augmentation (default: 0)")
     p.add_argument("--width", type=int, help="channels of the first stage "
-                   "(default: the profile's: smoke 4, cpu 16, paper 64 as in the paper)")
+                   "(default: the profile's: smoke 4, cpu and cpu-e90 16, paper 64 as in the paper)")
     p.add_argument("--epochs", type=int, help="maximum number of epochs; early stopping "
-                   "may end sooner (default: the profile's: smoke 2, cpu 90, paper 200)")
+                   "may end sooner (default: the profile's: smoke 2, cpu 150, cpu-e90 90, paper 200)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any TrainConfig field (listed with a comment each in "
                    "afunet/training/config.py), value as JSON or text, repeatable: "

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL_NAMES = ("unet", "unetpp", "resunet", "resunetpp", "attention_unet", "afunet")
 DATASETS = ("drive", "stare")
 # paper: two seeds, which one H200 call each trains in 4-6 minutes (scripts/device_paper.sh).
-SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1)}
+SEEDS = {"smoke": (0,), "cpu": (0, 1, 2), "cpu-e90": (0, 1, 2), "paper": (0, 1)}
 ABLATION = ("first", "none")  # AF-UNet skip sources besides the default "adjacent"; DRIVE, seed 0
 # Smoke runs prove the pipeline, fast: small inputs and two test images per evaluation.
 SMOKE = dict(overrides={"input_size": 128}, eval_limit=2)
@@ -31,7 +31,8 @@ FIGURE_IMAGES = 1  # probability maps kept per evaluation (the first test images
 RESULT_FILES = ("config.json", "log.csv", "summary.json")
 # Models whose seed-0 weights are committed (fp16, a few MB at width 16), so that `afunet
 # predict` and the notebooks work without retraining. Not `paper`: width 64 is 60+ MB.
-SHARED_WEIGHTS = {"smoke": ("afunet", "unet"), "cpu": ("afunet", "unet")}
+SHARED_WEIGHTS = {"smoke": ("afunet", "unet"), "cpu": ("afunet", "unet"),
+                  "cpu-e90": ("afunet", "unet")}
 
 _NAME = re.compile(r"^(?P<dataset>[a-z0-9_]+)-(?P<model>[a-z_]+)(@(?P<skip>[a-z]+))?-s(?P<seed>\d+)$")
 
@@ -63,7 +64,7 @@ def plan(profile: str) -> list[Run]:
     """Every run a profile's study needs: six models x two data sets x seeds, plus the ablation.
 
     Args:
-        profile: "smoke", "cpu" or "paper".
+        profile: "smoke", "cpu", "cpu-e90" or "paper".
     Returns:
         Runs in the order `make paper` trains them (seed 0 of everything first, so that a
         partial study already fills every table cell once).
