@@ -33,11 +33,13 @@ corruption" or a segmentation fault; 12, 16, 20, 24 and 48 input channels ran). 
 ResUNet++ have such convolutions (their projection shortcuts) at widths up to 8, so the smoke
 profile crashed with it. Memory corruption that does not crash cannot be ruled out by
 trying, so the layout is opt-in on CPUs: ``--set channels_last=true``, which
-`check_channels_last` refuses for a model with such a convolution. The cpu study's runs of
-record are all NCHW. Both layouts compute the same function, but their float sums differ in
-the last bits, so a run's numbers depend on the layout as they do on the CPU. bf16 stays off
-on CPUs: neither machine has native bf16 (one with AMX or AVX512-BF16 may differ: time it
-with ``afunet bench --precision fp32 bf16``).
+`check_channels_last` refuses for a model with such a convolution. The cpu profile sets it
+for its width 16, where no model has one and a training step's gradients agree between the
+layouts to 2.2e-4 of the largest or closer (tests/test_device.py); the runs of the first
+cpu study (profile cpu-e90) are all NCHW. Both layouts compute the same function, but their
+float sums differ in the last bits, so a run's numbers depend on the layout as they do on
+the CPU. bf16 stays off on CPUs: neither machine has native bf16 (one with AMX or
+AVX512-BF16 may differ: time it with ``afunet bench --precision fp32 bf16``).
 
 CUDA, measured on an NVIDIA H200 (torch 2.11, ``afunet bench --width 64 --size 512
 --batch-size 4``): bf16 autocast with channels_last trained every model fastest, 1.8-2.7x the

@@ -115,6 +115,25 @@ def eval_datasets(run: Run) -> list[str]:
     return [run.dataset] + [d for d in DATASETS if d != run.dataset]
 
 
+def run_config(profile: str, name: str, overrides: dict | None = None):
+    """The TrainConfig a run of the study trains with.
+
+    Args:
+        profile: training profile (see afunet.training.PROFILES).
+        name: run name, see `Run.parse`.
+        overrides: TrainConfig fields to replace after the profile's and the run's own.
+    Returns:
+        TrainConfig.
+    """
+    from afunet.training import make_config
+
+    run = Run.parse(name)
+    kwargs = {"skip_source": run.skip_source} if run.skip_source else {}
+    overrides = {**(SMOKE["overrides"] if profile == "smoke" else {}), **(overrides or {})}
+    return make_config(profile, model=run.model, dataset=run.dataset, seed=run.seed,
+                       model_kwargs=kwargs, **overrides)
+
+
 def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: bool = True,
             overrides: dict | None = None, deadline: float | None = None) -> Path:
     """Train (or resume) one run, evaluate it on every test set, copy its results into results/.
@@ -136,14 +155,11 @@ def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: boo
         The run's folder under results/.
     """
     from afunet.evaluation import evaluate
-    from afunet.training import make_config, train
+    from afunet.training import train
 
     run = Run.parse(name)
-    kwargs = {"skip_source": run.skip_source} if run.skip_source else {}
     smoke = profile == "smoke"
-    overrides = {**(SMOKE["overrides"] if smoke else {}), **(overrides or {})}
-    config = make_config(profile, model=run.model, dataset=run.dataset, seed=run.seed,
-                         model_kwargs=kwargs, **overrides)
+    config = run_config(profile, name, overrides)
     work, out = run_dir(profile, run), result_dir(profile, run)
     train(config, work, root=root, cache_dir=cache_dir, progress=progress, deadline=deadline)
     tmp = out.with_name(out.name + ".tmp")

@@ -1,5 +1,7 @@
 """The study's run list and where a run's weights are looked for (afunet.pipeline)."""
 
+import json
+
 import pytest
 
 from afunet import pipeline
@@ -38,3 +40,19 @@ def test_best_checkpoint_prefers_local_then_committed(tmp_path, monkeypatch):
     local.parent.mkdir(parents=True)
     local.write_bytes(b"x")
     assert pipeline.best_checkpoint("cpu", run) == local
+
+
+@pytest.mark.parametrize("profile", ["cpu", "cpu-e90", "paper"])
+def test_committed_runs_were_trained_with_their_profile_as_it_is(profile):
+    # A profile edited after its runs were filed would no longer reproduce them: such a
+    # change needs a new profile (as cpu-e90 keeps the first cpu recipe) or a retrained study.
+    from afunet.training import TrainConfig
+
+    # How often a checkpoint is written changes no weight (the GPU script writes only the last).
+    io_only = {"checkpoint_every"}
+    paths = sorted((pipeline.REPO / "results" / profile / "runs").glob("*/config.json"))
+    for path in paths:
+        recorded = TrainConfig.from_dict(json.loads(path.read_text())).to_dict()
+        expected = pipeline.run_config(profile, path.parent.name).to_dict()
+        differ = {k for k in expected if recorded[k] != expected[k]} - io_only
+        assert not differ, f"{path}: {sorted(differ)} differ from profile {profile}"

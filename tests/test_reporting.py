@@ -381,7 +381,7 @@ def test_readme_claim_gives_the_gap_to_a_better_model(tree, tmp_path):
     assert float(line.split("Wilcoxon p = ")[1].split()[0]) < 0.001  # 20 of 20 images worse
 
 
-@pytest.mark.parametrize("profile", ["cpu", "paper"])
+@pytest.mark.parametrize("profile", ["cpu", "cpu-e90", "paper"])
 def test_committed_readme_matches_committed_results(profile):
     from afunet.reporting import readme
 
