@@ -75,6 +75,21 @@ from __future__ import annotations
 from afunet.errors import AfunetError
 from afunet.training.config import TrainConfig
 
+# The first cpu study's recipe (AMD EPYC, NCHW): kept so its 38 runs stay reproducible.
+_CPU_E90 = dict(
+    dataset="drive",
+    width=16,
+    crop=384,
+    batch_size=1,  # chosen on validation over 2 (results/cpu-e90/selection/)
+    epochs=90,  # the 20-minute budget at about 12.7 s an epoch (AMD EPYC, NCHW)
+    patience=40,
+    lr=1e-3,
+    rotation=True,
+    hflip=True,
+    vflip=True,
+    contrast=0.2,
+)
+
 PROFILES: dict[str, dict] = {
     "smoke": dict(
         dataset="synthetic",
@@ -89,33 +104,11 @@ PROFILES: dict[str, dict] = {
         eval_batch_size=4,
     ),
     "cpu": dict(
-        dataset="drive",
-        width=16,
-        crop=384,
-        batch_size=1,  # chosen on validation over 2 (results/cpu-e90/selection/)
+        _CPU_E90,
         epochs=150,  # the 20-minute budget at about 7.5 s an epoch, with a margin
-        patience=40,
-        lr=1e-3,
-        rotation=True,
-        hflip=True,
-        vflip=True,
-        contrast=0.2,
         channels_last=True,  # 1.4x faster here; "auto" would keep CPUs in NCHW
     ),
-    # The first cpu study's recipe (AMD EPYC, NCHW): kept so its 38 runs stay reproducible.
-    "cpu-e90": dict(
-        dataset="drive",
-        width=16,
-        crop=384,
-        batch_size=1,
-        epochs=90,  # the 20-minute budget at about 12.7 s an epoch (AMD EPYC, NCHW)
-        patience=40,
-        lr=1e-3,
-        rotation=True,
-        hflip=True,
-        vflip=True,
-        contrast=0.2,
-    ),
+    "cpu-e90": _CPU_E90,
     "paper": dict(
         dataset="drive",
         width=64,
