@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int,
                    help="initialisation, data order and augmentation (default: 0)")
     p.add_argument("--width", type=int, help="channels of the first stage "
-                   "(default: the profile's: smoke 4, cpu and cpu-e90 16, paper 64 as in the paper)")
+                   "(default: the profile's: smoke 4, cpu 16, cpu-e90 16, paper 64 as in the paper)")
     p.add_argument("--epochs", type=int, help="maximum number of epochs; early stopping "
                    "may end sooner (default: the profile's: smoke 2, cpu 150, cpu-e90 90, paper 200)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
