@@ -41,6 +41,7 @@ COLUMNS = ("Method", "n", "Jaccard", "Jaccard (paper)", "F1", "F1 (paper)", "Rec
 CLAIM_METRICS = ("f1", "jaccard", "precision", "recall")  # the paper's claims, in its words' order
 TABLE_NAMES = {"drive": "Table 1", "stare": "Table 2"}
 # A profile's block that also shows another profile's F1 beside its own (rewritten with it).
+# cpu-e90 is the complete CPU study; cpu takes its place once the cpu study is filed.
 BESIDE = {"paper": "cpu-e90"}
 
 
