@@ -1,5 +1,5 @@
 # afunet: every table and figure of the paper, rebuilt from one command each.
-# `make help` lists the targets. Variables: PROFILE (smoke|cpu|paper), DATA (data root).
+# `make help` lists the targets. Variables: PROFILE (a profile of afunet/profiles.py), DATA (data root).
 
 PYTHON  ?= python3
 # DATA=DIR points every target at a data root; without it, $AFUNET_DATA, else data/.
@@ -11,17 +11,21 @@ PY      := $(VENV)/bin/python
 AFUNET  := $(VENV)/bin/afunet
 STAMP   := $(VENV)/.installed
 
+# What a profile's study holds comes from afunet/profiles.py, asked with the system's Python
+# (afunet.study needs no install and no torch), so nothing about a profile is written here.
+STUDY   := $(PYTHON) -m afunet.study
 # cuda when nvidia-smi sees a GPU, else cpu: asked once, used by PROFILE and bench.
 DEVICE  := $(shell nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)
-# A GPU runs the paper's width-64 profile; a CPU the reduced one, cpu-e90 (the complete CPU
-# study: make paper rebuilds its tables and figures) until the cpu profile's study is filed.
-PROFILE ?= $(if $(filter cuda,$(DEVICE)),paper,cpu-e90)
+PROFILE ?= $(shell $(STUDY) default --device $(DEVICE))
+PROFILES = $(shell $(STUDY) profiles | paste -sd'|' -)
 PAPERMILL := $(VENV)/bin/papermill --no-progress-bar --log-level WARNING
 BUILD   := build/$(PROFILE)
 RESULTS := results/$(PROFILE)
 # Runs trained side by side: 1 on a small CPU (two would share its cores), more on a GPU.
 JOBS    ?= 1
-RUNS     = $(shell $(PY) -m afunet.pipeline list --profile $(PROFILE) 2>/dev/null)
+RUNS     = $(shell $(STUDY) list --profile $(PROFILE))
+ABLATION = $(shell $(STUDY) get ablation --profile $(PROFILE))
+DATASETS = $(shell $(STUDY) datasets)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test lint data data-check bench model-table lab paper runs tables table1 table2 figures \
@@ -62,19 +66,13 @@ lab: $(STAMP) ## Open JupyterLab on the project's environment (kernel "afunet")
 	$(PY) -m ipykernel install --user --name afunet --display-name "Python (afunet)"
 	$(VENV)/bin/jupyter lab notebooks/
 
-paper: $(STAMP) ## Run the whole study: data check, every run, tables, figures (PROFILE=smoke|cpu|paper)
-	@echo "make paper: profile '$(PROFILE)' ($(words $(RUNS)) runs; PROFILE=smoke|cpu|paper to choose)"
+paper: $(STAMP) ## Run the whole study: data check, every run, tables, figures (PROFILE=...)
+	@echo "make paper: profile '$(PROFILE)' ($(words $(RUNS)) runs; PROFILE=$(PROFILES) to choose)"
 	$(MAKE) --no-print-directory data-check
 	@$(MAKE) --no-print-directory -k -j $(JOBS) runs || echo "make paper: some runs failed (see above); tables use the runs that finished"
 	$(MAKE) --no-print-directory tables figures
 
 runs: $(RUNS:%=$(RESULTS)/runs/%/summary.json) ## Train and evaluate every run of the profile not yet done
-ifeq ($(strip $(RUNS)),)
-	@# RUNS was read before .venv existed (a fresh checkout): list the runs again, once.
-	@test -z "$(RUNS_RETRY)" || { echo "make runs: '$(PY) -m afunet.pipeline list --profile $(PROFILE)' listed no runs" >&2; exit 1; }
-	@$(MAKE) --no-print-directory $(STAMP)
-	@$(MAKE) --no-print-directory runs RUNS_RETRY=1
-endif
 
 # One run: train (resumable), evaluate on both test sets, file its results (notebook 02).
 # e.g. make results/cpu/runs/drive-afunet-s0/summary.json, or make run-drive-afunet-s0
@@ -86,11 +84,10 @@ $(RESULTS)/runs/%/summary.json: | $(STAMP)
 run-%: ## Train and evaluate one run, e.g. make run-drive-afunet-s0 PROFILE=cpu
 	$(MAKE) --no-print-directory $(RESULTS)/runs/$*/summary.json
 
-data-check: $(STAMP) ## Check that DRIVE and STARE are present (the study needs both)
-	$(AFUNET) data verify drive
-	$(AFUNET) data verify stare
+data-check: $(STAMP) ## Check that the study's data sets (DRIVE and STARE) are present
+	$(foreach d,$(DATASETS),$(AFUNET) data verify $(d) &&) true
 
-tables: table1 $(if $(filter paper,$(PROFILE)),,ablation) readme ## Every table, from results/ alone (no training; paper has no ablation)
+tables: table1 $(if $(ABLATION),ablation) readme ## Every table, from results/ alone (no training; the ablation where the profile has one)
 
 readme: $(STAMP) ## README's results block of the profile, from results/ alone (if the README has one)
 	$(PY) -m afunet.reporting.readme --profile $(PROFILE)
@@ -103,14 +100,11 @@ figures: figure2 efficiency ## Every figure (Figure 2, efficiency), from results
 
 figure2: $(STAMP) ## Figure 2: segmentations with red/green boxes, overlays, worst region
 	@mkdir -p $(BUILD)
-	$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_drive.ipynb -p profile $(PROFILE) -p dataset drive -p strict True
-	$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_stare.ipynb -p profile $(PROFILE) -p dataset stare -p strict True
+	$(foreach d,$(DATASETS),$(PAPERMILL) notebooks/04_qualitative.ipynb $(BUILD)/04_qualitative_$(d).ipynb -p profile $(PROFILE) -p dataset $(d) -p strict True &&) true
 
-# Latency of the width the profile trains, on the hardware it trains on.
-BENCH_CSV = results/bench/$(if $(filter paper,$(PROFILE)),bench_w64_512_h200,bench_w16_512_cpu).csv
 efficiency: $(STAMP) ## Parameters, FLOPs, latency, training time, accuracy against cost
 	@mkdir -p $(BUILD)
-	$(PAPERMILL) notebooks/05_efficiency.ipynb $(BUILD)/05_efficiency.ipynb -p profile $(PROFILE) -p bench_csv $(BENCH_CSV)
+	$(PAPERMILL) notebooks/05_efficiency.ipynb $(BUILD)/05_efficiency.ipynb -p profile $(PROFILE)
 
 ablation: $(STAMP) ## AF-UNet's asymmetric-skip variants (adjacent, first, none) on DRIVE
 	@mkdir -p $(BUILD)
@@ -118,7 +112,7 @@ ablation: $(STAMP) ## AF-UNet's asymmetric-skip variants (adjacent, first, none)
 
 # PACK="drive-train-native drive-test-native stare-test-native" packs only what DRIVE runs read.
 cache: $(STAMP) ## Decode DRIVE and STARE into .devcache/, packed for a GPU machine (carry .devcache/pack)
-	$(PY) -m afunet.data.cache --names drive stare --cache-dir .devcache/paper
+	$(PY) -m afunet.data.cache --names $(DATASETS) --cache-dir .devcache/paper
 	$(PY) scripts/pack_devcache.py .devcache/paper .devcache/pack/paper.tar.xz $(PACK)
 
 clean: ## Remove executed notebooks and smoke outputs (never results of record)

@@ -1,16 +1,11 @@
 """Speed of each model on the current device: training throughput, inference latency, FLOP/s.
 
     afunet bench --models all --width 16 --size 512 --out results/bench/bench_w16_512_cpu.csv
-    afunet bench --models unet --width 16 --size 584x565 --precision fp32 bf16 --channels-last false true
 
-What is timed:
-* training step = forward, Dice + BCE loss, backward and Adam step on a random batch (data
-  loading and augmentation excluded), after ``warmup`` untimed steps;
-* inference = one image, eval mode, no gradients, after ``warmup`` untimed runs; median.
-FLOPs are forward FLOPs from afunet.models.summary (torch's FlopCounterMode: convolutions and
-matrix products, one multiply-add = 2 FLOPs). A training step is counted as 3x the forward FLOPs
-(the backward pass computes gradients for both inputs and weights, about twice the forward),
-so achieved training FLOP/s = 3 x forward FLOPs per image x images/s.
+Training step = forward, Dice + BCE, backward and Adam step on a random batch (no data loading);
+inference = one image, no gradients; medians after ``warmup`` untimed runs. FLOPs are forward
+FLOPs (afunet.models.summary, multiply-add = 2); a training step counts 3x forward (the backward
+computes gradients for both inputs and weights).
 """
 
 from __future__ import annotations
@@ -58,24 +53,10 @@ def bench(
     out: str | Path | None = None,
     verbose: bool = True,
 ) -> list[dict]:
-    """Time every model (x precision x memory format) and optionally write a CSV.
+    """Time every model (x precision x memory format) and optionally write a CSV to ``out``.
 
-    Args:
-        models: names (None or ["all"] = every model).
-        width: channels of the first stage.
-        size: input size, int (square) or (height, width).
-        batch_size: training batch.
-        steps: timed training steps and inference runs per model.
-        warmup: untimed steps before timing (allocator, kernel selection, caches).
-        device: "auto" or a torch device.
-        precisions: each of "auto", "bf16", "fp32" to time.
-        channels_last: each of "auto", True, False to time.
-        out: CSV path to write (folders created); None = no file.
-        verbose: print a table as rows come in.
-
-    Returns:
-        one dict per (model, precision, channels_last) with the keys of FIELDS; a setting
-        that `afunet.device.check_channels_last` refuses is skipped with a message.
+    Returns one dict per setting, keyed by FIELDS; a setting that
+    `afunet.device.check_channels_last` refuses is skipped with a message.
     """
     names = list_models() if not models or models == ["all"] else list(models)
     unknown = [n for n in names if n not in list_models()]

@@ -2,7 +2,8 @@
 
 Errors a user can fix (afunet.errors.AfunetError) print as one line, ``afunet: error: ...``,
 with no traceback and exit status 2; `afunet data` exits 1 instead, as it does when a check
-finds a problem.
+finds a problem. Each sub-command imports its heavy modules (torch) when it runs, so that
+`afunet --help` and a mistyped option answer at once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ import sys
 from pathlib import Path
 
 import afunet
+from afunet import registry
+from afunet.config import TrainConfig
+from afunet.data.cli import add_parser as add_data_parser
 from afunet.errors import AfunetError, print_error
+from afunet.profiles import PROFILES, default_profile
+from afunet.study import Run
 
 FORMAT = argparse.RawDescriptionHelpFormatter
 
@@ -67,9 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", metavar="DIR", default=None,
                         help="data root (default: $AFUNET_DATA, else <repo>/data)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    from afunet.data.cli import add_parser as add_data_parser
-
     add_data_parser(sub)
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: an unset sub-command option must not overwrite a top-level --data-dir.
@@ -82,21 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train one model with Adam at a fixed learning rate on "
                        "Dice + BCE, stopping early on the validation loss (paper, section 3.3).",
                        epilog=TRAIN_EPILOG, formatter_class=FORMAT)
-    p.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "cpu-e90", "paper"],
-                   help="settings preset (default: cpu); see afunet/training/profiles.py")
-    p.add_argument("--model", help="afunet, unet, unetpp, resunet, resunetpp, attention_unet "
-                   "(default: afunet)")
+    p.add_argument("--profile", default=default_profile("cpu"), choices=list(PROFILES),
+                   help="settings preset (default: %(default)s): "
+                   + "; ".join(f"{p.name} ({p.summary})" for p in PROFILES.values())
+                   + " (afunet/profiles.py)")
+    p.add_argument("--model", help=f"{', '.join(registry.names())} "
+                   f"(default: {TrainConfig().model})")
     p.add_argument("--dataset", help="drive, stare, chase_db1 or synthetic "
-                   "(default: the profile's: smoke synthetic, the others drive)")
-    p.add_argument("--seed", type=int,
-                   help="initialisation, data order and augmentation (default: 0)")
+                   f"(default: the profile's: {_per_profile('dataset')})")
+    p.add_argument("--seed", type=int, help="initialisation, data order and augmentation "
+                   f"(default: {TrainConfig().seed})")
     p.add_argument("--width", type=int, help="channels of the first stage "
-                   "(default: the profile's: smoke 4, cpu 16, cpu-e90 16, paper 64 as in the paper)")
+                   f"(default: the profile's: {_per_profile('width')})")
     p.add_argument("--epochs", type=int, help="maximum number of epochs; early stopping "
-                   "may end sooner (default: the profile's: smoke 2, cpu 150, cpu-e90 90, paper 200)")
+                   f"may end sooner (default: the profile's: {_per_profile('epochs')})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any TrainConfig field (listed with a comment each in "
-                   "afunet/training/config.py), value as JSON or text, repeatable: "
+                   "afunet/config.py), value as JSON or text, repeatable: "
                    "e.g. --set lr=5e-4 --set crop=256 --set device=cpu")
     p.add_argument("--out", metavar="DIR",
                    help="run folder (default: runs/<profile>/<dataset>-<model>-s<seed>)")
@@ -164,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _per_profile(field: str) -> str:
+    """A TrainConfig field's value under each profile, for help texts: "smoke 4, cpu 16"."""
+    return ", ".join(f"{p.name} {getattr(p.config(), field)}" for p in PROFILES.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `afunet` command (and `python -m afunet`)."""
     args = build_parser().parse_args(argv)
@@ -179,14 +189,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args) -> int:
-    from afunet.training import make_config, parse_overrides, train
+    from afunet.training import make_config, parse_overrides, train  # torch: see the docstring
 
     overrides = {k: v for k, v in (("model", args.model), ("dataset", args.dataset),
                                    ("seed", args.seed), ("width", args.width),
                                    ("epochs", args.epochs)) if v is not None}
     overrides.update(parse_overrides(args.set))
     config = make_config(args.profile, **overrides)
-    out = Path(args.out or f"runs/{args.profile}/{config.dataset}-{config.model}-s{config.seed}")
+    out = Path(args.out or f"runs/{args.profile}/{Run(config.dataset, config.model, config.seed).name}")
     summary = train(config, out, root=args.data_dir, cache_dir=args.cache_dir,
                     progress=not args.no_progress)
     print(f"{out}: best epoch {summary['best_epoch']} of {summary['epochs_run']}, "
@@ -197,7 +207,7 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from afunet.evaluation import evaluate
+    from afunet.evaluation import evaluate  # torch: see the module docstring
     from afunet.inference import load_with_metadata
 
     dataset = args.dataset
@@ -220,7 +230,7 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from afunet.inference import predict_files
+    from afunet.inference import predict_files  # torch: see the module docstring
 
     results = predict_files(args.images, args.checkpoint, args.out, args.threshold,
                             device=args.device, tta=args.tta)
@@ -234,7 +244,7 @@ def _predict(args) -> int:
 
 
 def _bench(args) -> int:
-    import torch
+    import torch  # see the module docstring
 
     from afunet.bench import bench
 

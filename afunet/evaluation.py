@@ -1,23 +1,12 @@
 """Evaluate a trained checkpoint on a test split: per-image and pooled metrics, saved maps.
 
-Protocol (paper section 3.4 names the metrics; the rest is this package's, stated here):
+Protocol (the paper names the metrics; the rest is ours): whole images at native size (a run
+trained at ``input_size`` has its probabilities resized back); metrics inside the FOV except
+``accuracy_image``; thresholds ``fixed`` = 0.5 and ``val`` = pooled-F1 maximum on the training
+run's own validation images (never test images, also cross-data-set); AUCs over pooled FOV
+pixels. A second observer, where the set has one, is scored as the human baseline.
 
-* Whole images at native size. A run trained with ``input_size`` (the paper profile: 512)
-  sees each image resized to that size; its probabilities are resized back (bilinear) to the
-  native size, so metrics are always computed against the original labels.
-* Metrics inside the field of view (FOV), except ``accuracy_image`` (every pixel of the frame).
-* Two thresholds, both reported and labelled: ``fixed`` = 0.5, and ``val`` = the threshold that
-  maximises pooled F1 on the training run's own validation images (never on test images;
-  also for cross-data-set evaluation, where the threshold comes from the training set).
-* Threshold-free AUC-ROC and AUC-PR over the pooled FOV pixels.
-* ``pooled`` sums the confusion counts over all images; ``per_image_mean`` averages each
-  image's scores. Where the set has a second observer (DRIVE test, STARE), the second
-  observer's labels are scored against the reference as the human baseline (rater
-  ``observer2``).
-
-Files under ``out_dir``: metrics.csv (one row per image, rater and threshold), metrics.json
-(pooled results, returned too), pr_curve.csv (pooled precision-recall curve inside the FOV),
-probs/<id>.png (probability x 255, 8-bit).
+Writes metrics.csv (per image, rater, threshold), metrics.json, pr_curve.csv, probs/<id>.png.
 """
 
 from __future__ import annotations
@@ -58,26 +47,17 @@ def evaluate(
     progress: bool = False,
     limit: int | None = None,
 ) -> dict:
-    """Evaluate one checkpoint on one split of a data set.
+    """Evaluate one checkpoint (file or run folder) on one split of a data set.
 
     Args:
-        checkpoint: checkpoint file or run folder (its best.pt).
-        dataset: data set to evaluate on; may differ from the training set (cross-data-set).
-        split: "test" (or "train" for diagnostics).
-        out_dir: output folder; None = <run folder>/eval/<dataset>-<split>.
-        root: data root. cache_dir: tensor cache folder.
+        dataset: may differ from the training set (cross-data-set).
+        out_dir: None = <run folder>/eval/<dataset>-<split>.
         tta: average the four flips of each image (off by default, as in the paper).
-        save_probs: write probs/<id>.png.
-        device: "auto" or a torch device.
-        dataset_kwargs: loader protocol options; None = the run's own when ``dataset`` is its
-            training set, else the set's default protocol.
-        progress: show a progress bar (on a terminal).
-        limit: evaluate the first ``limit`` images only (smoke runs; None = all). The
-            report's n_images says how many were used.
+        dataset_kwargs: None = the run's own options on its training set, else the set's defaults.
+        limit: first ``limit`` images only (smoke runs); n_images in the report says how many.
 
     Returns:
-        dict written to metrics.json: thresholds, pooled and per-image-mean scores at each,
-        AUCs, the second observer's scores (or None), provenance.
+        the metrics.json dict: pooled and per-image-mean scores per threshold, AUCs, observer2.
     """
     start = time.perf_counter()
     path = resolve_checkpoint(checkpoint)
@@ -212,7 +192,7 @@ def _aggregate(data, preds, rows) -> dict:
 
 
 def _write_pr_curve(path: Path, probs: np.ndarray, truth: np.ndarray) -> None:
-    """Pooled precision-recall curve inside the FOV, at most 256 points (PR plots need no maps)."""
+    """Pooled precision-recall curve inside the FOV, at most 256 points."""
     precision, recall, thresholds = metrics.pr_curve(probs, truth, max_points=256)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)

@@ -2,12 +2,9 @@
 
     >>> model, config = load_checkpoint("runs/cpu/drive-afunet-s0/best.pt")
     >>> prob = predict_probability(model, image, config)          # (H, W) float32 in [0, 1]
-    >>> predict_files(["eye.jpg"], "runs/cpu/drive-afunet-s0", "out/")   # PNGs beside each other
 
-Every image goes through the steps its training data went through (afunet.data.cache and
-afunet.training.loop): resize (only if the run trained with ``input_size``), green channel /
-CLAHE if the run used them, z-score normalisation inside the field of view (FOV); the
-probabilities are then resized back to the image's own size.
+Each image gets its run's training preprocessing (resize if trained with ``input_size``, green /
+CLAHE, z-score inside the FOV); probabilities are resized back to the image's own size.
 """
 
 from __future__ import annotations
@@ -19,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from afunet.config import TrainConfig
 from afunet.data.fov import compute_fov
 from afunet.data.io import read_image
 from afunet.data.transforms import normalize, prepare, resize
@@ -26,24 +24,15 @@ from afunet.device import autocast, resolve_channels_last, resolve_device, resol
 from afunet.errors import AfunetError
 from afunet.models import create_model
 from afunet.training.checkpoint import load_checkpoint_dict, resolve_checkpoint
-from afunet.training.config import TrainConfig
 
 OVERLAY_COLOUR = (0, 255, 64)  # vessels drawn in green over the photograph
 OVERLAY_ALPHA = 0.6
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "auto"):
-    """Rebuild a trained model from a checkpoint (weights only: nothing is unpickled).
+    """(model in eval mode, TrainConfig) from a checkpoint file or run folder.
 
-    Args:
-        path: a best.pt / last.pt / exported file, or a run folder (its best.pt).
-        device: "auto" (CUDA, then MPS, then CPU) or a torch device.
-
-    Returns:
-        (model in eval mode on the device, TrainConfig of its run).
-
-    Raises:
-        CheckpointError: missing, corrupt or unsafe file.
+    Weights only, nothing is unpickled; raises CheckpointError on a missing, corrupt or unsafe file.
     """
     model, config, _ = load_with_metadata(path, device)
     return model, config
@@ -58,7 +47,7 @@ def load_with_metadata(path: str | Path, device: str | torch.device = "auto"):
     model.to(device).eval()
     config = TrainConfig.from_dict(payload["config"])
     if resolve_channels_last(config.channels_last, device):
-        model.to(memory_format=torch.channels_last)  # the run's layout on this device (afunet.device)
+        model.to(memory_format=torch.channels_last)  # the run's layout on this device
     payload.pop("optimizer", None)
     return model, config, payload
 
@@ -73,20 +62,10 @@ def predict_probability(
     size: int | tuple[int, int] | None = None,
     tta: bool = False,
 ) -> np.ndarray:
-    """Vessel probability of every pixel of one photograph, at the photograph's own size.
+    """(H, W) float32 vessel probabilities of an (H, W, 3) uint8 RGB photograph.
 
-    Args:
-        model: from `load_checkpoint` (eval mode).
-        image: (H, W, 3) uint8 RGB.
-        config: the run's TrainConfig (preprocessing flags, input_size, precision).
-        fov: (H, W) bool field of view for the normalisation; None computes it with
-            afunet.data.fov.compute_fov (red channel > 35, cleaned).
-        size: model input size (int square or (H, W)); None = config.input_size, or native
-            when the run trained at native size.
-        tta: average over the four flips (identity, horizontal, vertical, both).
-
-    Returns:
-        (H, W) float32 probabilities in [0, 1].
+    ``fov`` (bool, for the normalisation) defaults to afunet.data.fov.compute_fov; ``size`` (model
+    input, int or (H, W)) to config.input_size; ``tta`` averages the four flips.
     """
     device = next(model.parameters()).device
     precision = resolve_precision(config.precision, device)
@@ -125,25 +104,9 @@ def predict_files(
 ) -> list[dict]:
     """Segment one's own fundus photographs (PNG, JPEG, TIFF, PPM, any size).
 
-    For each image ``<stem>.<ext>`` writes ``<stem>_prob.png`` (probability x 255, 8-bit),
-    ``<stem>_mask.png`` (vessels 255 where prob >= threshold inside the FOV) and
-    ``<stem>_overlay.png`` (the mask drawn in green over the photograph). The FOV comes from
-    afunet.data.fov.compute_fov. A run trained at native size learnt vessel widths at its
-    training images' resolution, so a photograph of another height is scaled to that height
-    (aspect kept) for the network and the probabilities are scaled back to the photograph's size.
-    A file that cannot be read is reported and skipped; the others are still processed.
-
-    Args:
-        paths: image files.
-        checkpoint: checkpoint file or run folder.
-        out_dir: output folder (created).
-        threshold: probability at or above which a pixel is a vessel.
-        device: "auto" or a torch device.
-        tta: flip test-time augmentation.
-
-    Returns:
-        one dict per path, in order: {"path", "ok": True, "prob", "mask", "overlay", "height",
-        "width", "vessel_fraction"} or {"path", "ok": False, "error": message}.
+    Writes <stem>_prob/_mask/_overlay.png. A native-size run learnt vessel widths at its training
+    resolution, so photographs are scaled to its training height (aspect kept) and back. Returns a
+    dict per path, {"ok": False, "error"} for an unreadable file (skipped, the rest go on).
     """
     model, config, payload = load_with_metadata(checkpoint, device)
     out = Path(out_dir)
@@ -178,11 +141,7 @@ def predict_files(
 
 
 def read_photo(path: Path) -> np.ndarray:
-    """A photograph as (H, W, 3) uint8 (grey replicated, alpha dropped, 16-bit scaled).
-
-    Raises:
-        AfunetError: the file is missing or not a decodable image; the message names it.
-    """
+    """A photograph as (H, W, 3) uint8; raises AfunetError naming an unreadable file."""
     try:
         arr = read_image(path)
     except AfunetError as exc:

@@ -6,27 +6,10 @@ from torch import nn
 
 
 class DiceBCELoss(nn.Module):
-    """Composite loss ``bce_weight * BCE + dice_weight * (1 - soft Dice)`` (AF-UNet, section 3.3).
+    """``bce_weight * BCE + dice_weight * (1 - soft Dice)``, in float32 even under autocast.
 
-    BCE is computed from logits with ``binary_cross_entropy_with_logits`` (log-sum-exp form, so
-    logits of +-1e4 give finite values and gradients) and averaged over the evaluated pixels.
-    Soft Dice is ``(2 * sum(p * t) + smooth) / (sum(p) + sum(t) + smooth)`` with ``p = sigmoid``.
-
-    Dice is computed **over the whole batch** (all pixels of all images pooled), not per image and
-    then averaged: training batches are often patches or crops holding few or no vessel pixels, and
-    a per-image Dice on those is dominated by ``smooth`` and gives noisy, large gradients. The
-    pooled form is also the differentiable counterpart of the pooled F1 reported in evaluation.
-    With an all-background batch and an all-background prediction the Dice term is 0 (thanks to
-    ``smooth``), so empty and full targets are well defined.
-
-    The loss is always computed in float32 (logits are cast and autocast is disabled locally), so
-    it is safe under bf16/fp16 autocast.
-
-    Args:
-        bce_weight: weight of the BCE term.
-        dice_weight: weight of the Dice term.
-        smooth: additive smoothing of the Dice numerator and denominator (must be > 0 for empty
-            targets to be defined).
+    Dice pools the whole batch, not per image: on patches with few vessels per-image Dice is
+    dominated by ``smooth`` and noisy; pooled Dice also matches the pooled F1 that is reported.
     """
 
     def __init__(self, bce_weight: float = 1.0, dice_weight: float = 1.0, smooth: float = 1.0):
@@ -43,17 +26,7 @@ class DiceBCELoss(nn.Module):
         target: torch.Tensor,
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Loss of a batch.
-
-        Args:
-            logits: raw scores, shape (B, 1, H, W) (any shape works, as long as all agree).
-            target: ground truth of the same shape, bool or float in [0, 1].
-            mask: optional bool field of view of the same shape; pixels outside it contribute
-                nothing to either term (nor to the gradient).
-
-        Returns:
-            Scalar float32 tensor.
-        """
+        """Scalar loss of a batch; pixels outside the optional bool ``mask`` count for nothing."""
         if target.shape != logits.shape:
             raise ValueError(f"target shape {tuple(target.shape)} != logits {tuple(logits.shape)}")
         if mask is not None and mask.shape != logits.shape:

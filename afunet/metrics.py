@@ -1,16 +1,8 @@
-"""Pixel-level segmentation metrics: confusion counts, scores, aggregation, AUC and thresholds.
+"""Pixel-level segmentation metrics: confusion counts, scores, aggregation, AUC, thresholds.
 
-Empty-denominator convention (one rule for every ratio in ``scores``): a score whose denominator
-is zero is **1.0 if the prediction makes no error (fp == 0 and fn == 0), else 0.0**. For example
-precision with tp + fp == 0 is 1.0 when fn == 0 (nothing to find, nothing claimed) and 0.0 when
-vessels were missed. This equals scikit-learn's ``zero_division=1.0`` for an error-free prediction
-and ``zero_division=0.0`` otherwise.
-
-Two aggregations over a test set, which give different numbers and must not be confused:
-
-* ``per_image``: score each image, then average the scores (each image weighs the same);
-* ``pooled``: sum the confusion counts of all images, then score once (each pixel weighs the
-  same; the usual choice of the retinal-vessel literature, e.g. DRIVE tables).
+A ratio with a zero denominator is 1.0 if the prediction makes no error (fp == fn == 0), else
+0.0. ``per_image`` averages per-image scores; ``pooled`` sums counts first (each pixel weighs
+the same, the usual choice in the vessel literature): they differ, do not mix them.
 """
 
 from collections.abc import Sequence
@@ -74,18 +66,10 @@ def _flatten_masked(values: np.ndarray, target: np.ndarray, mask) -> tuple[np.nd
 
 
 def confusion(pred, target, mask=None, threshold: float | None = None) -> Counts:
-    """Confusion counts of a binary prediction against the ground truth.
+    """Confusion counts (Python ints) of a binary prediction against the ground truth.
 
-    Args:
-        pred: bool (or 0/1 integer) map, numpy array or torch tensor of any shape; or
-            probabilities when ``threshold`` is given.
-        target: bool ground truth of the same shape.
-        mask: optional bool field of view; only pixels inside it are counted.
-        threshold: when given, ``pred = prob >= threshold`` (the same rule as
-            ``best_f1_threshold``). Float ``pred`` without a threshold is refused.
-
-    Returns:
-        Counts(tp, fp, fn, tn) as Python ints.
+    ``pred``: bool/0-1 map (numpy or torch), or probabilities binarised as ``prob >= threshold``
+    when ``threshold`` is given. Only pixels inside the optional bool ``mask`` are counted.
     """
     p = _to_numpy(pred) >= threshold if threshold is not None else as_bool(pred, "pred")
     t = as_bool(target, "target")
@@ -105,16 +89,7 @@ def _ratio(num: int, den: int, perfect: bool) -> float:
 
 
 def scores(counts: Counts) -> dict[str, float]:
-    """Scores of one set of counts (see the module docstring for zero denominators).
-
-    Args:
-        counts: confusion counts.
-
-    Returns:
-        dict with the keys of ``METRIC_NAMES``: jaccard = tp/(tp+fp+fn), f1 = 2tp/(2tp+fp+fn),
-        recall (sensitivity) = tp/(tp+fn), precision = tp/(tp+fp),
-        accuracy = (tp+tn)/total, specificity = tn/(tn+fp).
-    """
+    """Scores of one set of counts, keyed by ``METRIC_NAMES`` (recall = sensitivity)."""
     tp, fp, fn, tn = counts.tp, counts.fp, counts.fn, counts.tn
     perfect = fp == 0 and fn == 0
     return {
@@ -128,14 +103,7 @@ def scores(counts: Counts) -> dict[str, float]:
 
 
 def per_image(counts_list: Sequence[Counts]) -> dict[str, float]:
-    """Mean over images of each image's scores (every image weighs the same).
-
-    Args:
-        counts_list: one Counts per image.
-
-    Returns:
-        dict keyed by ``METRIC_NAMES``.
-    """
+    """Mean over images of each image's scores (every image weighs the same)."""
     if not counts_list:
         raise ValueError("per_image needs at least one image's counts")
     each = [scores(c) for c in counts_list]
@@ -143,29 +111,22 @@ def per_image(counts_list: Sequence[Counts]) -> dict[str, float]:
 
 
 def pooled(counts_list: Sequence[Counts]) -> dict[str, float]:
-    """Scores of the counts summed over images (every pixel weighs the same).
-
-    Args:
-        counts_list: one Counts per image.
-
-    Returns:
-        dict keyed by ``METRIC_NAMES``.
-    """
+    """Scores of the counts summed over images (every pixel weighs the same)."""
     if not counts_list:
         raise ValueError("pooled needs at least one image's counts")
     return scores(sum(counts_list, Counts()))
 
 
 def _sorted_desc(scores: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, target) sorted by descending score; ties keep an arbitrary label order."""
+    """(scores, target) sorted by descending score; tied labels in arbitrary order."""
     if np.isnan(scores).any():
         raise ValueError("scores contain NaN: check the model output before computing AUC")
     s32 = scores.astype(np.float32) + np.float32(0)  # + 0 turns -0.0 into 0.0 (same value)
     if not np.array_equal(s32, scores):  # float64 scores that float32 cannot hold: exact path
         order = np.argsort(scores, kind="stable")[::-1]
         return scores[order], target[order]
-    # Fast path (numpy's argsort is ~10x slower than sort): pack an order-preserving uint32 image
-    # of each float32 score with its label into one uint64 key and sort the keys.
+    # Fast path (argsort is much slower than sort): pack an order-preserving uint32 image of
+    # each float32 score with its label into one uint64 key and sort the keys.
     bits = s32.view(np.uint32)
     ordered = np.where(bits >> 31 != 0, ~bits, bits | np.uint32(0x80000000))
     key = np.sort((ordered.astype(np.uint64) << 1) | target)[::-1]
@@ -173,7 +134,7 @@ def _sorted_desc(scores: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _clf_curve(prob, target, mask=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative (fps, tps, last index) at each distinct score, in descending score order."""
+    """Cumulative (fps, tps, last index) at each distinct score, descending."""
     s, t = _flatten_masked(_to_numpy(prob), as_bool(target, "target"), mask)
     s, t = _sorted_desc(s, t)
     # The last index of each run of tied scores: all tied pixels switch class together.
@@ -184,16 +145,7 @@ def _clf_curve(prob, target, mask=None) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def auc_roc(prob, target, mask=None) -> float:
-    """Area under the ROC curve (exact, trapezoidal, ties handled as in sklearn's roc_auc_score).
-
-    Args:
-        prob: scores (probabilities), numpy array or torch tensor of any shape.
-        target: bool ground truth of the same shape.
-        mask: optional bool field of view; only pixels inside it count.
-
-    Returns:
-        AUC in [0, 1]; NaN when the evaluated pixels hold only one class (undefined).
-    """
+    """Exact ROC AUC (ties as sklearn's roc_auc_score); NaN if the pixels hold one class."""
     fps, tps, _ = _clf_curve(prob, target, mask)
     if fps.size == 0 or tps[-1] == 0 or fps[-1] == 0:
         return float("nan")
@@ -203,19 +155,7 @@ def auc_roc(prob, target, mask=None) -> float:
 
 
 def auc_pr(prob, target, mask=None) -> float:
-    """Area under the precision-recall curve as average precision (sklearn's definition).
-
-    AP = sum_n (R_n - R_{n-1}) * P_n over the distinct thresholds, a step-wise sum without
-    interpolation (equal to ``sklearn.metrics.average_precision_score``).
-
-    Args:
-        prob: scores (probabilities), numpy array or torch tensor of any shape.
-        target: bool ground truth of the same shape.
-        mask: optional bool field of view; only pixels inside it count.
-
-    Returns:
-        AP in [0, 1]; NaN when there is no vessel pixel (recall undefined).
-    """
+    """Average precision (sklearn's, no interpolation); NaN when no pixel is a vessel."""
     fps, tps, _ = _clf_curve(prob, target, mask)
     if tps.size == 0 or tps[-1] == 0:
         return float("nan")
@@ -225,19 +165,9 @@ def auc_pr(prob, target, mask=None) -> float:
 
 
 def best_f1_threshold(prob_list, target_list, mask_list=None) -> tuple[float, float]:
-    """Threshold maximising the pooled F1 over a set of images (validation split only).
+    """(threshold, f1) maximising pooled F1 over validation images; ties go to the highest.
 
-    This is the a-priori threshold of the evaluation protocol: choose it on validation images,
-    then apply it unchanged to the test images.
-
-    Args:
-        prob_list: per-image score maps (numpy arrays or torch tensors).
-        target_list: per-image bool ground truths.
-        mask_list: optional per-image bool fields of view (None: all pixels).
-
-    Returns:
-        (threshold, f1): binarise with ``prob >= threshold`` to reproduce ``f1`` on these images.
-        Among equal F1 the highest threshold is returned.
+    Binarise with ``prob >= threshold``. Raises ValueError when no pixel is a vessel.
     """
     if mask_list is None:
         mask_list = [None] * len(prob_list)
@@ -262,24 +192,10 @@ def best_f1_threshold(prob_list, target_list, mask_list=None) -> tuple[float, fl
 def pr_curve(
     prob, target, mask=None, max_points: int = 512
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixel-level precision-recall curve, thinned to at most ``max_points`` thresholds.
+    """Pixel-level PR curve, thinned to at most ``max_points`` thresholds.
 
-    Same convention as ``sklearn.metrics.precision_recall_curve``: thresholds ascend,
-    ``precision[i]`` and ``recall[i]`` are those of ``prob >= thresholds[i]``, and one final
-    point (precision 1, recall 0) is appended. At every returned threshold the values equal
-    sklearn's. The thresholds kept are spread evenly along the curve's length in the
-    (recall, precision) plane, so a plot is smooth where the curve bends (a DRIVE image has
-    ~10^5 distinct scores, far more than a plot needs). The first and last thresholds are kept.
-
-    Args:
-        prob: scores (probabilities), numpy array or torch tensor of any shape.
-        target: bool ground truth of the same shape.
-        mask: optional bool field of view; only pixels inside it count.
-        max_points: most thresholds returned (>= 2).
-
-    Returns:
-        (precision, recall, thresholds) float arrays; precision and recall have one element
-        more than thresholds.
+    sklearn's ``precision_recall_curve`` convention and values; kept thresholds are spread evenly
+    along the curve's length, so a plot stays smooth where it bends.
     """
     if max_points < 2:
         raise ValueError(f"max_points must be >= 2, got {max_points}")

@@ -1,8 +1,6 @@
 """Topology and thin-vessel measures, to test the paper's claims on small vessels and connectivity.
 
-All functions take 2-D binary maps (numpy bool arrays or torch tensors; leading singleton axes
-such as (1, 1, H, W) are squeezed). A ``mask`` (field of view) sets everything outside it to
-background before the measure is computed; only vessel widths are measured before the cut.
+Inputs: 2-D binary maps (numpy or torch); ``mask`` zeroes all outside the field of view first.
 """
 
 import numpy as np
@@ -28,23 +26,7 @@ def _as_2d(x, name: str, mask=None) -> np.ndarray:
 
 
 def cldice(pred, target, mask=None) -> float:
-    """Centerline Dice (clDice) of Shit et al., CVPR 2021.
-
-    Topology precision ``Tprec = |S(pred) & target| / |S(pred)|`` and sensitivity
-    ``Tsens = |S(target) & pred| / |S(target)|`` with ``S`` the skeleton
-    (``skimage.morphology.skeletonize``); clDice is their harmonic mean.
-
-    Empty cases: both maps empty gives 1.0 (nothing to find, nothing claimed); exactly one of
-    them empty gives 0.0 (its skeleton is empty, so one of Tprec, Tsens is 0).
-
-    Args:
-        pred: bool prediction, 2-D.
-        target: bool ground truth, 2-D.
-        mask: optional bool field of view.
-
-    Returns:
-        clDice in [0, 1].
-    """
+    """Centerline Dice (Shit et al., CVPR 2021); 1.0 if both maps are empty, 0.0 if one is."""
     p, t = _as_2d(pred, "pred", mask), _as_2d(target, "target", mask)
     sp, st = skeletonize(p), skeletonize(t)
     n_sp, n_st = np.count_nonzero(sp), np.count_nonzero(st)
@@ -60,18 +42,7 @@ def cldice(pred, target, mask=None) -> float:
 
 
 def betti0_error(pred, target, mask=None) -> int:
-    """Absolute difference in the number of 8-connected components (Betti-0 number).
-
-    A vessel broken in two by the prediction, or a spurious blob, each add 1.
-
-    Args:
-        pred: bool prediction, 2-D.
-        target: bool ground truth, 2-D.
-        mask: optional bool field of view (components are counted inside it).
-
-    Returns:
-        |b0(pred) - b0(target)| as int.
-    """
+    """|b0(pred) - b0(target)|: difference in 8-connected component counts."""
     p, t = _as_2d(pred, "pred", mask), _as_2d(target, "target", mask)
     n_p = int(label(p, connectivity=2).max())
     n_t = int(label(t, connectivity=2).max())
@@ -79,21 +50,10 @@ def betti0_error(pred, target, mask=None) -> int:
 
 
 def vessel_width(target) -> np.ndarray:
-    """Local vessel width at every vessel pixel (0 on background), as local thickness.
+    """Local-thickness width at each vessel pixel (0 on background), Hildebrand 1997.
 
-    Local thickness (Hildebrand & Ruegsegger, J. Microscopy 1997): a pixel's width is the
-    diameter ``2r + 1`` of the largest digital disc (``skimage.morphology.disk(r)``) that both
-    contains the pixel and fits inside the vessels, found by morphological openings with growing
-    discs. A straight vessel of odd width w reads w; an even width w reads w - 1. Unlike giving
-    each pixel the width of its nearest skeleton pixel, a trunk's edge next to a branch keeps
-    the trunk's width and the blunt end of a wide vessel stays wide (only its corners read
-    narrower).
-
-    Args:
-        target: bool ground truth, 2-D.
-
-    Returns:
-        int array of the target's shape.
+    2r + 1 for the largest ``disk(r)`` holding the pixel inside the vessels (even w reads w - 1),
+    so a trunk's edge next to a branch keeps the trunk's width, unlike nearest-skeleton width.
     """
     t = _as_2d(target, "target")
     width = t.astype(np.int64)
@@ -107,24 +67,13 @@ def vessel_width(target) -> np.ndarray:
 
 
 def thin_vessel_mask(target, max_width: int = 3) -> np.ndarray:
-    """Ground-truth vessel pixels of vessels at most ``max_width`` pixels wide.
-
-    Width is the local thickness of ``vessel_width``, so a 1-px capillary is selected, a 9-px
-    trunk is not, and the pixels of a trunk where a capillary branches off stay unselected.
-
-    Args:
-        target: bool ground truth, 2-D.
-        max_width: largest width (pixels) still called thin.
-
-    Returns:
-        bool array of the target's shape.
-    """
+    """Ground-truth pixels of vessels at most ``max_width`` px wide (local thickness)."""
     t = _as_2d(target, "target")
     return t & (vessel_width(t) <= max_width)
 
 
 def thin_region(target, mask=None, max_width: int = 3) -> np.ndarray:
-    """Pixels on which thin-vessel segmentation is judged (see ``thin_counts``)."""
+    """Thin vessels dilated by ``disk(max_width)``, minus thick vessels, inside the FOV."""
     t = _as_2d(target, "target")  # widths before the FOV cut, which would narrow vessel ends
     thin = thin_vessel_mask(t, max_width)
     near = ndi.binary_dilation(thin, structure=disk(max_width))
@@ -133,25 +82,7 @@ def thin_region(target, mask=None, max_width: int = 3) -> np.ndarray:
 
 
 def thin_counts(pred, target, mask=None, max_width: int = 3, region=None) -> Counts:
-    """Confusion counts restricted to the thin-vessel region.
-
-    Region = thin ground-truth vessels (``thin_vessel_mask``) dilated by a disc of radius
-    ``max_width``, minus the thick ground-truth vessels, inside the field of view. Missed thin
-    vessels are false negatives; predictions in the background around thin vessels (spurious or
-    too wide) are false positives; predictions on thick vessels are not counted. Sum these counts
-    over images for a pooled thin-vessel F1.
-
-    Args:
-        pred: bool prediction, 2-D.
-        target: bool ground truth, 2-D.
-        mask: optional bool field of view.
-        max_width: largest width (pixels) still called thin.
-        region: ``thin_region(target, mask, max_width)`` when already computed (it depends
-            on the ground truth only, so an evaluation computes it once per image).
-
-    Returns:
-        Counts inside the region.
-    """
+    """Confusion counts inside ``thin_region``; sum them over images for a pooled thin F1."""
     p = _as_2d(pred, "pred", mask)
     t = _as_2d(target, "target", mask)
     if region is None:
@@ -160,18 +91,5 @@ def thin_counts(pred, target, mask=None, max_width: int = 3, region=None) -> Cou
 
 
 def thin_f1(pred, target, mask=None, max_width: int = 3) -> float:
-    """F1 of the thin vessels of one image: ``scores(thin_counts(...))["f1"]``.
-
-    An image without thin vessels has an empty region and gets 1.0 (the metrics module's
-    empty-denominator convention).
-
-    Args:
-        pred: bool prediction, 2-D.
-        target: bool ground truth, 2-D.
-        mask: optional bool field of view.
-        max_width: largest width (pixels) still called thin.
-
-    Returns:
-        F1 in [0, 1].
-    """
+    """Thin-vessel F1 of one image; 1.0 when it has no thin vessel (empty region)."""
     return scores(thin_counts(pred, target, mask, max_width))["f1"]

@@ -1,20 +1,16 @@
 #!/usr/bin/env bash
-# The paper profile's runs of one seed (six models x DRIVE, STARE) on one GPU, in one call.
+# The paper profile's runs of one seed (every model x data set) on one GPU, in one call.
 #
 #   bash scripts/device_paper.sh [PROFILE] [SECONDS]      # defaults: paper 540
 #
-# Runs JOBS (default 12: all at once) trainings side by side on the one GPU, each
-# through `python -m afunet.pipeline run` (train, evaluate on both test sets, file results/).
-# A leased GPU is given back with everything on it, so the budget is a deadline for every
-# run (`--deadline`): training ends EVAL_MARGIN seconds (default 60) before it, and a run cut
-# short is evaluated and filed with its best weights so far, its summary.json saying
-# stopped_by "deadline". Checkpoints are written only at a run's end (CKPT_EVERY, default
-# 100000 epochs): a width-64 checkpoint is 0.4-0.8 GB and nothing resumes from it there.
-# The data come as the native-size tensor caches, packed by `make cache` into
-# .devcache/pack/paper.tar.xz (32 MB: with the code and results/ a call carries 64 MiB at most)
-# and unpacked here into .devcache/paper; the 512 x 512 copies are derived from them.
-# Extra TrainConfig fields: SETS="--set epochs=2 ..."; another seed: SEED=1; some runs only:
-# NAMES="drive-afunet stare-afunet".
+# Runs JOBS (default 12: all at once) `python -m afunet.pipeline run` side by side (train,
+# evaluate on both test sets, file results/). A leased GPU is lost with all on it, so SECONDS
+# is a deadline for every run: training ends EVAL_MARGIN s (default 60) before it and a run cut
+# short is filed with its best weights (summary.json: stopped_by "deadline"). Checkpoints only
+# at a run's end (CKPT_EVERY): width-64 checkpoints are large and nothing resumes there.
+# Data: the native-size caches packed by `make cache` into .devcache/pack/paper.tar.xz (a call
+# carries 64 MiB at most), unpacked here into .devcache/paper.
+# Options: SETS="--set epochs=2 ..." (TrainConfig fields), SEED=1, NAMES="drive-afunet ...".
 set -u
 profile=${1:-paper}
 budget=${2:-540}
@@ -36,21 +32,18 @@ deadline=$((start + budget - ${EVAL_MARGIN:-60}))
     echo "commit ${AFUNET_GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null)}"
 } > "$out/device.txt"
 cat "$out/device.txt"
-# GPU use and memory every 10 s, to size JOBS for another card (results/paper/calls/*/gpu.csv)
+# GPU use and memory over the call, to size JOBS for another card
 smi=
 if command -v nvidia-smi >/dev/null 2>&1; then
     nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 10 \
         > "$out/gpu.csv" 2>/dev/null &
     smi=$!
 fi
-# Longest first (bench: ResUNet++ trains 5x slower than U-Net at width 64), STARE has half the
-# images. On one H200 (2026-11-27), twelve at once kept it at 100 % and took 373 s in all, the
-# last (DRIVE ResUNet++) 335 s of training; results/paper/calls/ holds each call's record.
-# They held up to 113 GiB of its 140 GiB (gpu.csv there): on an 80 GB card (H100) run fewer at
-# once, e.g. JOBS=6 (not timed here).
-names=${NAMES:-"drive-resunetpp drive-unetpp stare-resunetpp drive-resunet stare-unetpp
-drive-attention_unet stare-resunet drive-afunet drive-unet stare-attention_unet stare-afunet stare-unet"}
+# The seed's runs of the study plan (afunet/profiles.py), all at once by default. Twelve at once
+# need most of a 140 GiB card: on an 80 GB card run fewer (e.g. JOBS=6), and name the slowest
+# first in NAMES (ResUNet++, UNet++). results/paper/calls/ holds the records.
 seed=${SEED:-0}
+names=${NAMES:-$($py -m afunet.study list --profile "$profile" | sed -n "s/-s$seed\$//p")}
 # Runs already filed under results/ are not redone.
 todo=$(for n in $names; do [ -f "results/$profile/runs/$n-s$seed/summary.json" ] || echo "$n-s$seed"; done)
 printf '%s\n' $todo | timeout "$budget" xargs -P "$jobs" -I{} sh -c \

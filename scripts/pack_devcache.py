@@ -1,18 +1,9 @@
-"""Pack the GPU machine's tensor caches into one xz archive that fits the 64 MiB a device call carries.
+"""Pack the GPU machine's tensor caches into one xz archive within a device call's 64 MiB.
 
-    python scripts/pack_devcache.py [CACHE_DIR] [ARCHIVE] [NAME ...]
-    # defaults: .devcache/paper .devcache/pack/paper.tar.xz and all four caches below
+    python scripts/pack_devcache.py [CACHE_DIR] [ARCHIVE] [NAME ...]   # defaults: see main()
 
-The cache files hold zlib streams (fast to write on a laptop, 40 MB for DRIVE and STARE);
-with the code and results/ that travel with every call they are over the limit. Here each
-stream is rewritten uncompressed (zlib level 0, which the cache reads as before) and the
-whole folder is compressed with xz, which finds far more in raw pixels than zlib does in
-compressed ones: 32 MB. scripts/device_paper.sh unpacks it where it runs.
-
-Naming caches packs only those. A DRIVE run reads drive-train-native (its validation images
-set the a-priori threshold), drive-test-native and stare-test-native (the cross-data-set
-test), so `... drive-train-native drive-test-native stare-test-native` packs what the DRIVE
-runs need in 25.2 MB instead of 31.8, for a call whose tree has outgrown the full archive.
+Zlib streams are rewritten uncompressed (level 0, still readable) and the folder xz-compressed,
+which finds far more in raw pixels. Name caches (e.g. the three a DRIVE run reads) to pack less.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
-"""Copy the notebooks into a build folder with CI's tiny parameters injected (not executed).
+"""Copy the notebooks with CI's tiny parameters (notebooks/ci_parameters.json) injected, unrun.
 
-    python scripts/prepare_notebooks.py build/ci-notebooks
-
-`make test` then runs the copies under `pytest --nbval-lax`, so every notebook executes in
-CI with the overrides of notebooks/ci_parameters.json, while the committed notebooks keep
-their teaching defaults.
+    python scripts/prepare_notebooks.py build/ci-notebooks   # then `pytest --nbval-lax` runs them
 """
 
 import json

@@ -20,15 +20,21 @@ def test_help_exits_zero(command, capsys):
 
 
 def test_train_help_states_each_profiles_defaults():
-    # The help text is static (no torch import for --help); it must follow the profiles.
-    from afunet.training import PROFILES, TrainConfig
+    # --help imports no torch; its text follows the profiles and the model registry.
+    from afunet import registry
+    from afunet.config import TrainConfig
+    from afunet.profiles import PROFILES
 
+    actions = {a.dest: a for a in _subparser("train")._actions}
+    assert actions["profile"].choices == list(PROFILES)
+    for profile in PROFILES.values():
+        config = profile.config()
+        assert f"{profile.name} {config.width}" in actions["width"].help, profile.name
+        assert f"{profile.name} {config.epochs}" in actions["epochs"].help, profile.name
+        assert f"{profile.name} {config.dataset}" in actions["dataset"].help, profile.name
+        assert profile.summary in actions["profile"].help, profile.name
+    assert all(name in actions["model"].help for name in registry.names())
     actions = {a.dest: a.help for a in _subparser("train")._actions}
-    for profile, settings in PROFILES.items():
-        config = TrainConfig.from_dict(settings)
-        assert f"{profile} {config.width}" in actions["width"], profile
-        assert f"{profile} {config.epochs}" in actions["epochs"], profile
-        assert config.dataset in actions["dataset"], profile
     assert f"default: {TrainConfig().model}" in actions["model"]
     assert f"default: {TrainConfig().seed}" in actions["seed"]
 

@@ -9,7 +9,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from afunet import plotting
+from afunet import plotting, registry
 from afunet.data.synthetic import generate
 from afunet.metrics import pr_curve
 from afunet.plotting.boxes import branch_points, window_grid, window_sums
@@ -168,7 +168,7 @@ def test_figures_render_and_save(planted, tmp_path):
     figs["pr"] = plotting.pr_curves(curves, points=points, observer=(0.77, 0.81), lo=0.5)
     df = pd.DataFrame(
         {
-            "model": [m for m in plotting.MODEL_LABELS for _ in range(2)],
+            "model": [m for m in registry.names() for _ in range(2)],
             "seed": [0, 1] * 6,
             "gflops": np.repeat([55.0, 139.0, 80.0, 70.0, 67.0, 60.0], 2),
             "params": np.repeat([31e6, 36e6, 13e6, 14e6, 35e6, 33e6], 2),
@@ -209,10 +209,10 @@ def test_learning_curves_refuses_a_wrong_log():
         plotting.learning_curves(pd.DataFrame({"epoch": [1], "train_loss": [1.0]}))
 
 
-def test_model_colours_are_distinct_and_complete():
-    assert set(plotting.MODEL_COLORS) == set(plotting.MODEL_LABELS)
-    assert len(set(plotting.MODEL_COLORS.values())) == len(plotting.MODEL_COLORS)
-    assert plotting.MODEL_LABELS["afunet"] == "AF-UNet"
+def test_model_colours_are_distinct_and_registered():
+    colours = [spec.color for spec in registry.MODELS.values()]
+    assert registry.OTHER_COLOR not in colours and len(set(colours)) == len(colours)
+    assert registry.label("afunet") == "AF-UNet"
 
 
 @pytest.mark.parametrize("max_points", [100000, 37, 2])

@@ -1,6 +1,10 @@
 """Project hygiene: the conda and pip dependency lists agree, notebooks carry no outputs."""
 
+import ast
+import io
 import json
+import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -55,3 +59,40 @@ def test_notebook_first_code_cell_is_parameters(path):
     nb = json.loads(path.read_text())
     first = next(c for c in nb["cells"] if c["cell_type"] == "code")
     assert "parameters" in first["metadata"].get("tags", []), f"{path.name}: tag the first code cell"
+
+
+PACKAGE = sorted((ROOT / "afunet").rglob("*.py"))
+# Measurements, machine names and dates belong in results/README.md or docs/decisions.md.
+MEASUREMENT = re.compile(r"H[12]00|Xeon|EPYC|AVX|\bwe measured\b|\b20\d\d-\d\d-\d\d\b"
+                         r"|\b\d+(\.\d+)? ?(ms|s|min|minutes|seconds|hours|MB|GB|GiB)\b")
+
+
+def _docstrings(tree) -> list[ast.Expr]:
+    nodes = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    return [n.body[0] for n in ast.walk(tree) if isinstance(n, nodes) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)
+            and isinstance(n.body[0].value.value, str)]
+
+
+def test_package_code_quotes_no_measurements():
+    assert PACKAGE
+    found = []
+    for path in PACKAGE:
+        text = path.read_text()
+        prose = [t.string for t in tokenize.generate_tokens(io.StringIO(text).readline)
+                 if t.type == tokenize.COMMENT]
+        prose += [d.value.value for d in _docstrings(ast.parse(text))]
+        found += [f"{path.relative_to(ROOT)}: {m.group(0)!r}" for p in prose
+                  for m in MEASUREMENT.finditer(p)]
+    assert not found, "move measurements to results/README.md or docs/decisions.md: " + \
+        "; ".join(found)
+
+
+def test_docstrings_are_a_small_share_of_the_package():
+    # Code says why in a line or two; history and detail live in docs/.
+    total = doc = 0
+    for path in PACKAGE:
+        text = path.read_text()
+        total += len(text.splitlines())
+        doc += sum(d.end_lineno - d.lineno + 1 for d in _docstrings(ast.parse(text)))
+    assert total > 1000 and doc / total < 1 / 6, f"docstrings are {doc / total:.1%} of the lines"

@@ -17,6 +17,8 @@ from PIL import Image
 from afunet import reporting
 from afunet.evaluation import CSV_FIELDS
 from afunet.metrics import METRIC_NAMES
+from afunet.profiles import PROFILES
+from afunet.study import Run
 
 PROFILE = "cpu"
 N_IMAGES = 20
@@ -57,8 +59,6 @@ def write_run(root, profile, name, per_image_f1, *, evals=None, observer=True, p
         seconds: training time in summary.json.
         pr_curve: write eval/<set>/pr_curve.csv (as afunet.evaluation does) with a made-up curve.
     """
-    from afunet.pipeline import Run
-
     run = Run.parse(name)
     out = root / profile / "runs" / name
     out.mkdir(parents=True)
@@ -381,10 +381,44 @@ def test_readme_claim_gives_the_gap_to_a_better_model(tree, tmp_path):
     assert float(line.split("Wilcoxon p = ")[1].split()[0]) < 0.001  # 20 of 20 images worse
 
 
-@pytest.mark.parametrize("profile", ["cpu", "cpu-e90", "paper"])
+@pytest.mark.parametrize("profile", [p.name for p in PROFILES.values() if p.of_record])
 def test_committed_readme_matches_committed_results(profile):
     from afunet.reporting import readme
 
     assert readme.markers(profile)[0] in readme.README.read_text()
     assert readme.update(profile, check=True), \
         f"README results block is stale: make readme PROFILE={profile}"
+
+
+def test_committed_experiments_match_their_runs():
+    from afunet.reporting import experiments
+
+    assert experiments.EXPERIMENTS
+    for name in experiments.EXPERIMENTS:
+        assert experiments.update(name, check=True) is True, \
+            f"results/README.md block experiment:{name} is stale: make readme"
+
+
+def test_results_readme_prose_numbers_come_from_the_runs():
+    # results/README.md's prose quotes these; recomputed here from the committed run records.
+    from afunet.reporting import experiments
+
+    text = " ".join(experiments.RESULTS_README.read_text().split())
+    df = reporting.collect("cpu")
+    runs = df.drop_duplicates("run")
+    assert len(runs) == 38
+    assert f"epoch {runs['best_epoch'].median():.0f} of 90 in the median run" in text
+    assert f"after epoch 75 in {(runs['best_epoch'] > 75).sum()} of the 38 runs" in text
+    mine = reporting.in_domain(df, "drive")
+    afunet = mine[mine["model"] == "afunet"].sort_values("seed")
+    assert len(afunet) == 3
+    scores = [reporting.fmt(v) for v in afunet["f1"]]
+    assert f"score {scores[0]}, {scores[1]} and {scores[2]}" in text
+    seconds = afunet["train_seconds"]
+    assert f"in {seconds.min():.0f}-{seconds.max():.0f} s of training" in text
+    study = reporting.mean_std(afunet["f1"].mean(), afunet["f1"].std(ddof=1))
+    longer = experiments.experiment_table("longer-schedule")
+    longer = longer[(longer["folder"] == "runs") & (longer["model"] == "afunet")]["f1"]
+    assert len(longer) == 3
+    mean = reporting.mean_std(longer.mean(), longer.std(ddof=1))
+    assert f"{mean} over three seeds against the study's {study}" in text

@@ -1,27 +1,17 @@
 """Decoded data sets as compact tensor files: decode once, train from tensors anywhere.
 
-Each set, split and setting becomes one file of plain tensors under the cache folder, e.g.
-``drive-train-native.pt`` or ``stare-test-512-green.pt``: uint8 images (N, 3, H, W), bool labels
-and FOVs (N, 1, H, W), the ids, the second observer's labels when the set has them, and a
-JSON-able ``meta``, each tensor zlib-compressed (lossless; DRIVE train at native size: 12 MB
-instead of 33 MB, so DRIVE and STARE together fit in about 40 MB). Normalisation and
-augmentation are left to `afunet.data.transforms` at train time, on the device; only the steps
-that must run on the CPU (resize, green channel, CLAHE) are baked in.
+One zlib-compressed file per set, split and setting (``drive-train-native.pt``,
+``stare-test-512-green.pt``): uint8 images (N, 3, H, W), bool labels, FOVs and second-observer
+labels (N, 1, H, W), ids and a JSON-able ``meta``. Only the CPU steps (resize, green, CLAHE) are
+baked in; normalisation and augmentation run at train time, on the device (`transforms`).
 
-Cache folder: ``cache_dir`` if given, else ``$AFUNET_CACHE``, else ``<repo>/.cache`` (git
-ignores it) when running from a checkout, else ``~/.cache/afunet``. The data root is not used
-because it may be read-only (a shared copy of the data sets).
-
-A file is rebuilt when its source changes: the fingerprint covers (relative path, size, mtime_ns)
-of every file in the set's folder (or, for generated sets, the generator's arguments) plus the
-code that decodes and prepares the data. Without the source (a GPU machine that received only the
-cache), a file whose settings match is used as is. Files are written atomically and a corrupt
-file is rebuilt with a warning.
-
-To build the cache for a GPU machine (then copy the folder and set AFUNET_CACHE there)::
+The cache is kept out of the data root, which may be read-only (see `default_cache_dir`). A file
+is rebuilt when the set's files (path, size, mtime), a generator's arguments or the decoding code
+change; without the source (a GPU machine given only the cache) matching settings suffice.
+Writes are atomic, and a corrupt file is rebuilt with a warning. For a GPU machine, build it
+here, copy the folder and set AFUNET_CACHE there::
 
     python -m afunet.data.cache --names drive stare --sizes native 512 --cache-dir .cache
-    # or: from afunet.data.cache import build_all; build_all(".cache", ["drive", "stare"], [None, 512])
 """
 
 from __future__ import annotations
@@ -42,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import afunet.data  # attributes looked up at call time, so tests can count the calls
 from afunet.data.transforms import prepare, resize, resize_mask
 from afunet.errors import DataError
 
@@ -75,11 +66,9 @@ def cache_path(
     options: dict | None = None,
     **dataset_kw,
 ) -> Path:
-    """The file that holds one set, split and setting, e.g. ``.cache/drive-train-native.pt``.
+    """The file of one setting (arguments as `load_tensors`), e.g. ``drive-train-native.pt``.
 
-    Arguments as for `load_tensors`; loader options add a short hash so that each setting has
-    its own file.
-    """
+    Loader options add a short hash, so that each setting has its own file."""
     size = _size_tuple(size)
     dataset_kw = {**(options or {}), **dataset_kw}
     parts = [name, split, "native" if size is None else _size_tag(size)]
@@ -102,31 +91,16 @@ def load_tensors(
     options: dict | None = None,
     **dataset_kw,
 ) -> dict:
-    """One split of a data set as tensors, from the cache or decoded (and cached) on a miss.
+    """One split of a set as tensors, from the cache, or decoded (and cached) on a miss.
 
-    Args:
-        name: data set name of `afunet.data.load_dataset` ("drive", "stare", "synthetic", ...).
-        split: "train" or "test".
-        root: data root; None means `afunet.data.resolve_root()`.
-        cache_dir: cache folder; None means `default_cache_dir()`.
-        size: None keeps the native size (all images must share it); an int (square) or
-            (height, width) resizes with `transforms.resize` (labels and FOVs stay binary).
-        green: keep the green channel only, replicated to 3 channels (`transforms.prepare`).
-        clahe: apply CLAHE once here, on the CPU (`transforms.prepare`).
-        options: loader options as a dict, for names that clash with these arguments (the
-            synthetic generator's own ``size``: ``options={"size": (256, 256)}``).
-        **dataset_kw: loader options, e.g. STARE ``protocol="kfold", fold=0``; synthetic
-            ``n_train=8, seed=0``.
+    ``size``: None keeps the native size (all images must share it); an int (square) or (H, W)
+    resizes with `transforms.resize`. ``green``/``clahe``: see `transforms.prepare`. Loader
+    options go in ``**dataset_kw`` (STARE ``fold=0``), or in ``options`` for names that clash
+    with these arguments (synthetic ``options={"size": (256, 256)}``).
 
-    Returns:
-        dict with images (N, 3, H, W) uint8, labels (N, 1, H, W) bool, fovs (N, 1, H, W) bool,
-        label2 (N, 1, H, W) bool or None, ids list[str], meta dict (dataset, split, size, green,
-        clahe, options, source and code fingerprints). Pass images through
-        `transforms.normalize` (with the FOVs) before the model.
-
-    Raises:
-        DataError: the images differ in size and ``size`` is None; the set is missing (from the
-            loader) and no cached file exists.
+    Returns images (N, 3, H, W) uint8, labels, fovs, label2 (N, 1, H, W) bool (label2 may be
+    None), ids and meta; normalise images (`transforms.normalize`) before the model. Raises
+    DataError for mixed sizes with ``size=None``, or for a missing set with no cached file.
     """
     size = _size_tuple(size)
     dataset_kw = {**(options or {}), **dataset_kw}
@@ -174,19 +148,9 @@ def build_all(
     root: str | Path | None = None,
     **kw,
 ) -> list[Path]:
-    """Build (or refresh) the cache files for every name x size x split.
+    """Build or refresh the file of every name x size x split; returns the paths in build order.
 
-    Args:
-        cache_dir: cache folder; None means `default_cache_dir()`.
-        names: data set names.
-        sizes: None for native size, an int or (height, width) for resized copies.
-        splits: splits to build.
-        root: data root; None means `afunet.data.resolve_root()`.
-        **kw: passed to `load_tensors` (green, clahe, loader options).
-
-    Returns:
-        The cache file paths, in build order.
-    """
+    ``sizes`` holds None (native), ints (square) or (H, W); ``**kw`` go to `load_tensors`."""
     paths = []
     for name in names:
         for size in sizes:
@@ -198,12 +162,9 @@ def build_all(
 
 
 def _derive_resized(name, split, cache_dir, size, green, clahe, dataset_kw) -> dict:
-    """A resized setting made from the native-size cache file, for a machine without the source.
+    """A resized setting from the native cache, so a GPU machine needs only the native files.
 
-    The native file holds the exact decoded pixels, so with green and clahe off the result
-    equals what `_build` makes from the source; this is what lets a GPU machine receive only
-    the native caches (40 MB for DRIVE and STARE) and train at 512 x 512.
-    """
+    Native files hold the exact decoded pixels: with green and clahe off this equals `_build`."""
     native = load_tensors(name, split, None, cache_dir, green=green, clahe=clahe, options=dataset_kw)
     images, labels, fovs = resize(native["images"], native["labels"], native["fovs"], size)
     return {
@@ -217,8 +178,6 @@ def _derive_resized(name, split, cache_dir, size, green, clahe, dataset_kw) -> d
 
 def _build(name, split, root, size, green, clahe, dataset_kw) -> dict:
     """Decode with the set's loader, stack, resize and prepare."""
-    import afunet.data  # looked up at call time, so tests can count the calls
-
     samples = afunet.data.load_dataset(name, split, root=root, **dataset_kw)
     if not samples:
         raise DataError(f"{name} {split}: the loader returned no images; check its options.")
@@ -283,9 +242,9 @@ def _decode(stored: dict, path: Path) -> dict | None:
 
 
 def _pack(tensor: Tensor) -> dict:
-    """A uint8 or bool tensor as zlib-compressed bytes: about 2x smaller images, 30x masks."""
+    """A uint8 or bool tensor as zlib-compressed bytes (lossless)."""
     array = np.ascontiguousarray(tensor.numpy())
-    # Level 1: nearly the ratio of level 6 at a third of the time.
+    # Level 1: close to the default level's ratio, much quicker to write.
     payload = bytearray(zlib.compress(array.tobytes(), 1))
     return {
         "zlib": torch.frombuffer(payload, dtype=torch.uint8),
@@ -324,9 +283,7 @@ def _write(path: Path, data: dict) -> None:
 
 
 def _source_fingerprint(name: str, root, dataset_kw: dict) -> str | None:
-    """Hash of the set's files, of its arguments for a generated set, or None if files are absent."""
-    import afunet.data
-
+    """Hash of the set's files (a generated set: of its arguments), or None when they are absent."""
     folder = getattr(_loader_module(name), "FOLDER", None)
     if folder is None:  # a generated set (no folder on disk): its arguments are its source
         return _digest(["generated", _jsonable(dataset_kw)])
@@ -354,9 +311,7 @@ def _code_fingerprint(name: str) -> str:
 
 def _loader_module(name: str):
     """The module that implements data set ``name``'s loader."""
-    from afunet.data import get_loader
-
-    return importlib.import_module(get_loader(name).__module__)
+    return importlib.import_module(afunet.data.get_loader(name).__module__)
 
 
 def _size_tuple(size) -> tuple[int, int] | None:

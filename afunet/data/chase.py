@@ -1,20 +1,10 @@
-"""CHASE_DB1: Child Heart and Health Study in England, retinal vessel subset (Fraz et al., 2012).
-
-M. M. Fraz, P. Remagnino, A. Hoppe, B. Uyyanonvara, A. R. Rudnicka, C. G. Owen, S. A. Barman,
-"An ensemble classification-based approach applied to retinal blood vessel segmentation",
-IEEE TBME 59(9):2538-2548, 2012.
-
-Layout under the data root (the official CHASEDB1.zip is flat):
-
-    CHASE_DB1/Image_01L.jpg ... Image_14R.jpg     28 images, 999x960 (WxH), both eyes of 14 children
-    CHASE_DB1/Image_01L_1stHO.png ...             first human observer (ground truth)
-    CHASE_DB1/Image_01L_2ndHO.png ...             second human observer
-"""
+"""CHASE_DB1 (Fraz et al., IEEE TBME 2012): 28 images, both eyes of 14 children, flat layout."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from afunet.data import resolve_root
 from afunet.data.io import make_sample, require_dir
 
 NAME = "chase_db1"
@@ -49,25 +39,9 @@ def split_ids(split: str) -> list[str]:
 
 
 def load(split: str, root: str | Path | None = None) -> list:
-    """Load CHASE_DB1 with the common 20/8 protocol.
+    """The 20/8 protocol of most papers since R2U-Net (Alom et al., 2018); see `split_ids`.
 
-    Protocol: the first 20 images (Image_01L..Image_10R) train, the last 8 (Image_11L..Image_14R)
-    test, as in most deep-learning papers since R2U-Net (Alom et al., 2018); both eyes of a child
-    stay on the same side. Ground truth is the first observer (`_1stHO.png`), `label2` the second
-    (`_2ndHO.png`). No FOV masks are shipped: `fov` comes from `afunet.data.fov.compute_fov`.
-
-    Args:
-        split: "train" or "test".
-        root: data root holding CHASE_DB1/; None means `afunet.data.resolve_root()`.
-
-    Returns:
-        list of Sample with ids like "Image_01L".
-
-    Raises:
-        DatasetMissingError: root/CHASE_DB1 is absent. DataError: a file is missing or unreadable.
-    """
-    from afunet.data import resolve_root
-
+    Label = 1st observer, label2 = 2nd; no masks ship, so the FOV comes from `fov.compute_fov`."""
     base = require_dir(resolve_root(root), FOLDER, HOW_TO_GET)
     samples = []
     for sample_id in split_ids(split):

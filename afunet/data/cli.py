@@ -1,7 +1,6 @@
 """`afunet data list|fetch|import|verify`: get the real data sets and check them.
 
-The top-level CLI (afunet/cli.py) calls `add_parser(subparsers)` and, for `afunet data ...`,
-`run(args)` (also stored as the parser default `func`).
+afunet/cli.py calls `add_parser(subparsers)`; the `data` parser's default `func` is `run`.
 """
 
 from __future__ import annotations
@@ -22,14 +21,7 @@ See data/README.md for sources and licences."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register `data` and its sub-commands on the top-level CLI's subparsers.
-
-    Args:
-        subparsers: the object returned by `ArgumentParser.add_subparsers()`.
-
-    Returns:
-        the `data` parser (its default `func` is `run`).
-    """
+    """Register `data` and its sub-commands on `add_subparsers()`'s result; returns `data`."""
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: an unset sub-command option must not overwrite a top-level --data-dir.
     common.add_argument(
@@ -108,14 +100,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Execute a parsed `afunet data ...` command.
-
-    Args:
-        args: namespace from the parser built by `add_parser`.
-
-    Returns:
-        exit status: 0 success, 1 problems found or the command failed (message on stderr).
-    """
+    """Run `afunet data ...`; exit status 1 when problems are found or it fails (on stderr)."""
     root = resolve_root(getattr(args, "data_dir", None))
     try:
         return COMMANDS[args.data_command](args, root)

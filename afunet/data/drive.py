@@ -1,21 +1,10 @@
-"""DRIVE: Digital Retinal Images for Vessel Extraction (Staal et al., 2004).
-
-J. Staal, M. D. Abramoff, M. Niemeijer, M. A. Viergever, B. van Ginneken, "Ridge-based vessel
-segmentation in color images of the retina", IEEE TMI 23(4):501-509, 2004.
-
-Layout under the data root (as the official DRIVE.zip unpacks):
-
-    DRIVE/training/images/21_training.tif ... 40_training.tif
-    DRIVE/training/1st_manual/21_manual1.gif ...     DRIVE/training/mask/21_training_mask.gif ...
-    DRIVE/test/images/01_test.tif ... 20_test.tif
-    DRIVE/test/1st_manual/01_manual1.gif ...         DRIVE/test/2nd_manual/01_manual2.gif ...
-    DRIVE/test/mask/01_test_mask.gif ...
-"""
+"""DRIVE (Staal et al., IEEE TMI 2004): 40 images in the official 20/20 split, DRIVE.zip layout."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from afunet.data import resolve_root
 from afunet.data.io import make_sample, require_dir
 
 NAME = "drive"
@@ -53,26 +42,9 @@ def split_ids(split: str) -> list[str]:
 
 
 def load(split: str, root: str | Path | None = None) -> list:
-    """Load DRIVE with its official protocol.
+    """Official protocol: train on ids 21-40, test on 01-20, FOV = the official masks.
 
-    Protocol (Staal et al., 2004): train on the 20 `training` images (ids 21-40), test on the 20
-    `test` images (ids 01-20). Ground truth is observer 1 (`1st_manual`); on the test set
-    `label2` holds observer 2 (`2nd_manual`), the human baseline (Acc 0.9473 against observer 1,
-    pooled inside the FOV). FOV = the official `mask` GIFs. Images are 584x565 (HxW). GIF labels
-    decode to {0, 255} (1st_manual) or palette indices {0, 1} (2nd_manual): both binarised `> 0`.
-
-    Args:
-        split: "train" or "test".
-        root: data root holding DRIVE/; None means `afunet.data.resolve_root()`.
-
-    Returns:
-        list of Sample with ids "21".."40" (train) or "01".."20" (test).
-
-    Raises:
-        DatasetMissingError: root/DRIVE is absent. DataError: a file is missing or unreadable.
-    """
-    from afunet.data import resolve_root
-
+    Label = observer 1; label2 = observer 2 on the test set only (the human baseline)."""
     base = require_dir(resolve_root(root), FOLDER, HOW_TO_GET)
     samples = []
     for sample_id in split_ids(split):

@@ -1,9 +1,7 @@
-"""Decode the image formats the retinal data sets ship in, with errors that say what to do.
+"""Decode the formats the retinal sets ship in, with errors that name the file and the fix.
 
-DRIVE uses LZW/JPEG-compressed TIFF images and GIF labels/masks, STARE gzipped PPM/PGM
-(`.ppm.gz`, labels are P5 greyscale despite the name), CHASE_DB1 JPEG images and PNG labels.
-Pillow decodes all of them; tifffile (a scikit-image dependency) is the fallback for TIFF
-codecs a Pillow build lacks.
+DRIVE: TIFF images, GIF labels; STARE: gzipped PPM (labels are P5 greyscale despite the name);
+CHASE_DB1: JPEG and PNG. Pillow reads them all; tifffile covers TIFF codecs a Pillow build lacks.
 """
 
 from __future__ import annotations
@@ -18,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from afunet.data import Sample
+from afunet.data.fov import compute_fov
 from afunet.errors import DataError, DatasetMissingError
 
 # Data root folder name -> the name the CLI takes, so an error can give the exact command.
@@ -36,20 +36,10 @@ def fix_hint(path: Path) -> str:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Decode one image file to a numpy array, exactly as stored (no conversion).
+    """Decode tif, gif, png, jpg or ppm/pgm (gzipped or not) to an array exactly as stored.
 
-    Handles .tif/.tiff, .gif, .png, .jpg/.jpeg, .ppm/.pgm (comments in headers allowed) and any of
-    them gzipped (`.ppm.gz` as STARE ships). Palette images (DRIVE `2nd_manual` GIFs) come back as
-    palette indices, so callers binarise labels with `> 0`.
-
-    Args:
-        path: the image file.
-
-    Returns:
-        (H, W) or (H, W, C) array, usually uint8.
-
-    Raises:
-        DataError: the file is missing, truncated or corrupt; the message names the file and the fix.
+    Palette images (DRIVE `2nd_manual`) come back as indices, so binarise labels with `> 0`.
+    Raises DataError, naming the file and the fix, when it is missing, truncated or corrupt.
     """
     path = Path(path)
     if not path.is_file():
@@ -154,21 +144,9 @@ def make_sample(
     fov_path: Path | None = None,
     label2_path: Path | None = None,
 ):
-    """Read one image with its labels into a Sample; the FOV is computed when no mask file exists.
+    """Read one image and its masks into a Sample; fov_path None computes the FOV instead.
 
-    Args:
-        sample_id: id stored in the Sample.
-        image_path: colour photograph.
-        label_path: reference vessel label.
-        fov_path: FOV mask file, or None to compute it with `fov.compute_fov`.
-        label2_path: second observer's label, or None.
-
-    Returns:
-        Sample; DataError when any file is unreadable or of a different size than the image.
-    """
-    from afunet.data import Sample  # late: afunet.data imports nothing from here at import time
-    from afunet.data.fov import compute_fov
-
+    Raises DataError when a file is unreadable or not the size of the image."""
     image = read_rgb(image_path)
     masks = {}
     for key, path in (("label", label_path), ("fov", fov_path), ("label2", label2_path)):

@@ -1,15 +1,5 @@
-"""STARE: STructured Analysis of the Retina, the 20 vessel-labelled images (Hoover et al., 2000).
-
-A. Hoover, V. Kouznetsova, M. Goldbaum, "Locating blood vessels in retinal images by piecewise
-threshold probing of a matched filter response", IEEE TMI 19(3):203-210, 2000.
-
-Layout under the data root (the three official tar archives, unpacked):
-
-    STARE/stare-images/im0001.ppm.gz ...   colour PPM (P6), 700x605 (WxH)
-    STARE/labels-ah/im0001.ah.ppm.gz ...   Adam Hoover's labels (ground truth), P5 greyscale
-    STARE/labels-vk/im0001.vk.ppm.gz ...   Valentina Kouznetsova's labels (human baseline)
-
-Uncompressed `.ppm` files are accepted too (`afunet data import` stores them gzipped).
+"""STARE (Hoover et al., IEEE TMI 2000): its 20 vessel-labelled images, from the three official
+tars unpacked (stare-images, labels-ah, labels-vk); plain `.ppm` works as well as `.ppm.gz`.
 """
 
 from __future__ import annotations
@@ -18,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from afunet.data import resolve_root
 from afunet.data.io import make_sample, require_dir
 from afunet.errors import AfunetError
 
@@ -78,33 +69,12 @@ def load(
     fold: int | None = None,
     k: int | None = None,
 ) -> list:
-    """Load STARE's 20 labelled images under one of two protocols.
+    """Label = Hoover (`ah`), label2 = Kouznetsova (`vk`, human baseline), FOV = `fov.compute_fov`.
 
-    Protocols:
-        "default": the first ten ids (im0001..im0139) train, the last ten (im0162..im0324) test,
-            as in DRIU (Maninis et al., 2016) and many later papers.
-        "kfold": ids in the order above are cut into k contiguous folds (np.array_split);
-            fold `fold` is the test split, the others train. Default k=4 (5 images per fold);
-            k=20 is leave-one-out (fold i tests IDS[i]).
-    Ground truth is Hoover's `labels-ah`; `label2` is Kouznetsova's `labels-vk` (human baseline)
-    for every image. STARE ships no FOV masks: `fov` comes from `afunet.data.fov.compute_fov`
-    (red > 35, opening, largest component, fill holes). Images are 605x700 (HxW).
-
-    Args:
-        split: "train" or "test".
-        root: data root holding STARE/; None means `afunet.data.resolve_root()`.
-        protocol: "default" or "kfold".
-        fold: test fold index for "kfold" (default 0).
-        k: number of folds for "kfold" (default 4; 20 = leave-one-out).
-
-    Returns:
-        list of Sample with ids like "im0001", in the order of IDS.
-
-    Raises:
-        DatasetMissingError: root/STARE is absent. DataError: a file is missing or unreadable.
+    "default": the first ten IDS train, the last ten test, as in DRIU (Maninis et al., 2016).
+    "kfold": IDS cut into k contiguous folds (np.array_split), fold `fold` tests (default fold 0
+    of k=4, 5 images each; k=20 is leave-one-out).
     """
-    from afunet.data import resolve_root
-
     ids = split_ids(split, protocol, fold, k)
     base = require_dir(resolve_root(root), FOLDER, HOW_TO_GET)
     samples = []

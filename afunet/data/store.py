@@ -1,13 +1,9 @@
 """Get the real data sets into the data root and check them: fetch, import, verify.
 
-Everything lands in the publishers' layout (root/DRIVE, root/STARE, root/CHASE_DB1). An import
-is staged in a hidden temporary folder inside the root, checked file by file against the
-reference checksums, and only then moved into place with os.replace: a failed import leaves
-the root exactly as it was.
-
-Checksums (afunet/data/checksums.json) are SHA-256 of the *decoded* pixels as the loaders use
-them (images as uint8 RGB, labels and masks as bool, with shape and dtype), not of file bytes,
-so a re-compressed or re-packed but identical copy verifies.
+Sets land in their publishers' layout (root/DRIVE, root/STARE, root/CHASE_DB1). An import is
+staged in a hidden folder inside the root, checked file by file, then moved in with os.replace,
+so a failed import leaves the root as it was. checksums.json holds SHA-256 of the *decoded*
+pixels, not of file bytes, so a re-compressed but identical copy still verifies.
 """
 
 from __future__ import annotations
@@ -25,6 +21,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 from types import ModuleType
+
+from tqdm import tqdm
 
 from afunet.data.io import fix_hint, pixel_sha256, read_mask, read_rgb
 from afunet.errors import AfunetError, DataError
@@ -103,18 +101,10 @@ def check_file(name: str, rel: str, kind: str, path: Path) -> str | None:
 
 
 def verify(name: str, root: str | Path) -> list[str]:
-    """Check every expected file of a set against the shipped pixel checksums.
+    """Problems with a set's files, one line each naming the file and the fix ([] when none).
 
-    DRIVE (Staal et al., 2004) and STARE (Hoover et al., 2000) are checked pixel for pixel.
-    CHASE_DB1 (Fraz et al., 2012) has no reference copy here: only presence, count (28 images,
-    56 labels) and sizes (960x999) are checked; see `has_checksums`.
-
-    Args:
-        name: "drive", "stare" or "chase_db1".
-        root: data root.
-
-    Returns:
-        problems, one line each naming the file and the fix; empty when all is well.
+    DRIVE and STARE are checked pixel for pixel; CHASE_DB1 has no reference copy here, so only
+    its 28 images' and 56 labels' presence and size (960 x 999) are checked (`has_checksums`).
     """
     mod = dataset_module(name)
     base = Path(root) / mod.FOLDER
@@ -130,25 +120,11 @@ def has_checksums(name: str) -> bool:
 
 
 def import_dataset(name: str, path: str | Path | list, root: str | Path) -> Path:
-    """Copy a data set from its archive(s) or folder into root/<FOLDER>, verified, all or nothing.
+    """Copy a set from archive(s) or folder(s) into root/<FOLDER>, verified, all or nothing.
 
-    Accepted sources (layout recognised by file names, whatever the folders above them):
-    DRIVE: the official zip (`training/`, `test/`, maybe under `DRIVE/`) or its unpacked folder.
-    STARE: stare-images.tar, labels-ah.tar, labels-vk.tar (give all three), a folder holding them
-    or their unpacked `.ppm.gz`/`.ppm` files (stored gzipped). CHASE_DB1: CHASEDB1.zip or a folder
-    of Image_*.jpg with their `_1stHO.png`/`_2ndHO.png` labels. Nested archives are unpacked.
-
-    Args:
-        name: "drive", "stare" or "chase_db1".
-        path: an archive or folder, or a list of them.
-        root: data root; root/<FOLDER> is replaced only when the import fully succeeds.
-
-    Returns:
-        the imported folder root/<FOLDER>.
-
-    Raises:
-        DataError: unreadable archive, unexpected layout, missing file or checksum mismatch;
-            nothing is left behind.
+    Files are found by name wherever they lie (nested archives unpacked): DRIVE.zip, STARE's three
+    tars or their `.ppm(.gz)` files (stored gzipped), CHASEDB1.zip, or the unpacked folders.
+    Raises DataError, leaving nothing behind, on a bad archive, missing file or bad checksum.
     """
     mod = dataset_module(name)
     sources = [Path(p) for p in (path if isinstance(path, list | tuple) else [path])]
@@ -266,20 +242,10 @@ def _swap_in(stage: Path, final: Path, work: Path) -> Path:
 
 
 def fetch(name: str, root: str | Path) -> Path:
-    """Download a set that may be downloaded (STARE) and import it into the root.
+    """Download STARE's three tars from its official page and import them into root/STARE.
 
-    STARE (Hoover et al., 2000) comes from its official page as three tar archives. DRIVE needs
-    registration and CHASE_DB1 a manual download: for those this raises DataError with the steps.
-
-    Args:
-        name: data set name.
-        root: data root.
-
-    Returns:
-        the imported folder root/STARE.
-
-    Raises:
-        DataError: the set cannot be fetched, or the download failed (with manual instructions).
+    DRIVE (registration) and CHASE_DB1 (manual download) raise DataError with the manual steps,
+    as does a failed download.
     """
     mod = dataset_module(name)
     if name != "stare":
@@ -291,13 +257,11 @@ def fetch(name: str, root: str | Path) -> Path:
 
 
 def _download(url: str, folder: Path) -> Path:
-    """Download url into folder with a progress bar; DataError with the manual route on failure.
-
-    An https URL that fails (e.g. the server's certificate is rejected) is retried over http:
-    safe here because every file is checked against the pixel checksums before it is used.
-    """
+    """Download url into folder with a progress bar; DataError with the manual route on failure."""
     dest = folder / url.rsplit("/", 1)[-1]
     candidates = [url]
+    # Retry a failed https (e.g. a rejected certificate) over http: safe, as every file is then
+    # checked against the pixel checksums.
     if url.startswith("https://"):
         candidates.append("http://" + url.removeprefix("https://"))
     errors = []
@@ -316,8 +280,6 @@ def _download(url: str, folder: Path) -> Path:
 
 def _stream(url: str, dest: Path) -> None:
     """Copy url to dest in chunks, showing a tqdm progress bar."""
-    from tqdm import tqdm
-
     with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:
         total = int(resp.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
@@ -327,7 +289,7 @@ def _stream(url: str, dest: Path) -> None:
 
 
 def status(root: str | Path) -> list[dict]:
-    """Per real set: name, folder, present (folder exists), n_images found, n_expected, how_to_get."""
+    """One dict per real set: name, folder, present, n_images, n_expected, how_to_get."""
     rows = []
     for name in MODULES:
         mod = dataset_module(name)

@@ -1,14 +1,8 @@
 """A procedural, seeded set of fundus-like images with exact vessel labels.
 
-This set serves tests, smoke runs and teaching only: it exercises loaders, models, training
-and evaluation end to end without the real data sets. It is never presented as a result.
-
-Each image has a circular field of view (FOV) on a dark background, an optic-disc-like bright
-spot from which one or two vessel trees branch recursively (widths tapering from ~6-8 px at
-256 x 256, scaled by the square root of the size, down to 1 px; random curvature), low contrast
-(vessels darker, mostly in the green channel), an illumination gradient with vignetting,
-texture, noise and optional small bright and dark lesion blobs. Vessels are rasterised into the label first and the image is then rendered from
-label + background, so the label holds exactly the vessel pixels of the image.
+For tests, smoke runs and teaching only: it runs loaders, models, training and evaluation end to
+end without the real sets, and is never presented as a result. Vessels are rasterised into the
+label first and the image is rendered from label + background, so the label is exact.
 """
 
 from __future__ import annotations
@@ -36,22 +30,10 @@ def generate(
     prefix: str = "syn",
     lesions: bool = True,
 ) -> list[Sample]:
-    """Generate ``n`` synthetic fundus-like images with exact vessel labels.
+    """``n`` Samples with ids ``f"{prefix}{i:03d}"``; image i depends only on (seed, stream, i).
 
-    Image ``i`` depends only on ``(seed, stream, i)``, so ``generate(4)`` is a prefix of
-    ``generate(8)`` and the same arguments always give identical arrays.
-
-    Args:
-        n: number of images.
-        size: (height, width) in pixels.
-        seed: base seed.
-        stream: independent stream of images for the same seed (``load`` uses 0 for train and
-            1 for test, so the two splits never share a seed).
-        prefix: id prefix; ids are ``f"{prefix}{i:03d}"`` ("syn000", "syn001", ...).
-        lesions: draw a few small bright and dark blobs (unlabelled distractors).
-
-    Returns:
-        A list of ``Sample`` with image (H, W, 3) uint8, label and fov (H, W) bool, label2 None.
+    So ``generate(4)`` is a prefix of ``generate(8)``; ``stream`` gives other images for the same
+    seed (``load``: 0 train, 1 test); ``lesions`` adds unlabelled bright and dark blobs.
     """
     height, width = int(size[0]), int(size[1])
     if n < 0 or height < 32 or width < 32:
@@ -75,18 +57,9 @@ def load(
     seed: int = 0,
     **kw,
 ) -> list[Sample]:
-    """The "synthetic" data set for ``afunet.data.load_dataset``.
+    """The "synthetic" set: train ids "syn000"..., test "syntest000"..., on disjoint seed streams.
 
-    Args:
-        split: "train" or "test"; the two come from disjoint seed streams.
-        root: ignored (nothing is read from disk); accepted for the loader interface.
-        n_train, n_test: number of images per split.
-        size: (height, width); small by default so smoke runs are quick.
-        seed: base seed.
-        **kw: passed to ``generate`` (e.g. ``lesions=False``).
-
-    Returns:
-        A list of ``Sample``; train ids are "syn000"..., test ids "syntest000"...
+    ``root`` is ignored; ``size`` is small so smoke runs are quick; ``**kw`` go to `generate`.
     """
     if split not in _STREAMS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")

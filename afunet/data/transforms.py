@@ -1,11 +1,8 @@
 """Batched torch transforms for fundus images: preparation, normalisation, resizing, augmentation.
 
-Tensors follow the layout of `afunet.data.cache.load_tensors`: images (N, 3, H, W) uint8 or float,
-labels and FOVs (N, 1, H, W) bool. Everything except CLAHE runs on any device.
-
-The paper (AF-UNet) says only that images were "normalized to reduce the brightness difference"
-and "adjusted to the same size"; `normalize` and `resize` are this package's reading of that,
-and `Augment` supplies the rotations, flips and contrast changes used for training.
+Images (N, 3, H, W) uint8 or float, labels and FOVs (N, 1, H, W) bool, as `cache.load_tensors`
+gives them; all but CLAHE run on any device. The paper gives no details, so `normalize` and
+`resize` are this package's reading of its "normalized" and "adjusted to the same size".
 """
 
 from __future__ import annotations
@@ -22,18 +19,10 @@ Tensor = torch.Tensor
 
 
 def prepare(images: Tensor, *, green: bool = False, clahe: bool = False) -> Tensor:
-    """Channel selection and CLAHE on uint8 images: the steps done once, when the cache is built.
+    """Green channel and/or CLAHE on (N, 3, H, W) uint8: steps done once, at cache time.
 
-    Args:
-        images: (N, 3, H, W) uint8.
-        green: keep only the green channel (where vessels have the most contrast), replicated to
-            3 channels so that models keep ``in_channels=3``.
-        clahe: contrast-limited adaptive histogram equalisation (skimage, clip limit 0.01), on
-            the green channel if ``green`` else on the HSV value channel. It runs on the CPU, so
-            do it once at cache time (``load_tensors(..., clahe=True)``), not per training step.
-
-    Returns:
-        (N, 3, H, W) uint8 on the input's device.
+    ``green`` keeps the channel with the most vessel contrast, copied to 3 so models keep 3 inputs.
+    ``clahe`` (skimage, clip 0.01) equalises green, else HSV value; CPU only, so not per step.
     """
     if green:
         images = images[:, 1:2].expand(-1, 3, -1, -1).contiguous()
@@ -50,19 +39,8 @@ def prepare(images: Tensor, *, green: bool = False, clahe: bool = False) -> Tens
 
 
 def normalize(images: Tensor, fovs: Tensor | None = None, eps: float = 1e-6) -> Tensor:
-    """Per-image, per-channel z-score computed inside the FOV; pixels outside the FOV become 0.
-
-    Scoring each image against its own FOV statistics removes the brightness and contrast
-    differences between photographs ("normalized them to reduce the brightness difference").
-
-    Args:
-        images: (N, C, H, W) uint8 (scaled to [0, 1] first) or float.
-        fovs: (N, 1, H, W) bool; None uses the whole image.
-        eps: floor of the standard deviation (flat images).
-
-    Returns:
-        (N, C, H, W) float32 with mean 0 and population std 1 inside each FOV.
-    """
+    """Per-image, per-channel float32 z-score inside the FOV (None: whole image), 0 outside."""
+    # Each photo against its own FOV statistics: "normalized to reduce the brightness difference".
     x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
     if fovs is None:
         fovs = torch.ones_like(x[:, :1], dtype=torch.bool)
@@ -76,20 +54,9 @@ def normalize(images: Tensor, fovs: Tensor | None = None, eps: float = 1e-6) -> 
 def preprocess(
     images: Tensor, fovs: Tensor | None = None, *, green: bool = False, clahe: bool = False
 ) -> Tensor:
-    """Model input from uint8 images: `prepare` (optional green / CLAHE) then `normalize`.
+    """`prepare` then `normalize`: float32 model input from (N, 3, H, W) uint8.
 
-    Default (no green, no CLAHE): per-image per-channel z-score inside the FOV, 0 outside.
-    Images from a cache built with ``green``/``clahe`` already carry those steps: call this
-    with the defaults on them (CLAHE twice is not the same as once).
-
-    Args:
-        images: (N, 3, H, W) uint8.
-        fovs: (N, 1, H, W) bool or None.
-        green: see `prepare`; the output still has 3 (identical) channels.
-        clahe: see `prepare`; a CPU step.
-
-    Returns:
-        (N, 3, H, W) float32 on the input's device.
+    Keep the defaults on a cache built with green/clahe: CLAHE twice is not CLAHE once.
     """
     return normalize(prepare(images, green=green, clahe=clahe), fovs)
 
@@ -100,20 +67,10 @@ def resize(
     fovs: Tensor | None,
     size: int | tuple[int, int],
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """Resize a batch to one size ("adjusted all images to the same size").
+    """Resize a batch to ``size`` (int: square, or (H, W)); None masks stay None.
 
-    Images use antialiased bilinear interpolation (uint8 stays uint8, rounded). Labels and FOVs
-    use area interpolation and a >= 0.5 threshold, so they stay binary and a pixel is a vessel
-    when at least half of its area was; vessels much thinner than the scale factor can vanish
-    on strong downsampling, as they would in a photograph taken at that resolution.
-
-    Args:
-        images: (N, C, H, W) uint8 or float.
-        labels, fovs: (N, 1, H, W) bool, or None to skip.
-        size: int (square) or (height, width).
-
-    Returns:
-        (images, labels, fovs) at the new size; None stays None.
+    Images: antialiased bilinear, uint8 stays uint8. Masks: area then >= 0.5, so they stay binary;
+    vessels much thinner than the scale factor vanish, as in a photo taken at that resolution.
     """
     size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     out = F.interpolate(
@@ -134,28 +91,19 @@ def resize_mask(mask: Tensor | None, size: int | tuple[int, int]) -> Tensor | No
 
 @dataclass
 class Augment:
-    """Random rotation, flips and contrast change, applied identically to image, label and FOV.
+    """Random rotation, flips and contrast change, applied alike to image, label and FOV.
 
-    All random numbers are drawn on the CPU from the caller's generator and then moved to the
-    data's device, so a given seed gives the same parameters on CPU and GPU; nothing reads
-    device values back to the host, so a training step never synchronises.
-
-    Args:
-        rotation: True for any angle in [-180, 180) degrees; a number for angles in
-            [-rotation, rotation]; "90" for right angles only; False or 0 for none. Arbitrary
-            angles use bilinear sampling for the image and nearest for label and FOV (they stay
-            binary and aligned); corners rotated in from outside get zero image, label and FOV.
-            Right angles on square images and 180 degrees on any image are exact pixel moves.
-        hflip, vflip: horizontal / vertical flips.
-        contrast: strength ``a`` of the image-only intensity change: gamma exp(U(-a, a)) on the
-            FOV's intensity range, contrast 1 + U(-a, a) around the FOV mean, brightness
-            U(-a, a) FOV standard deviations. 0 disables it.
-        p: probability that each enabled transform is applied to a sample.
+    Random numbers come from the caller's CPU generator, so a seed gives the same result on any
+    device and no step waits on the device. ``p``: chance of each enabled transform per sample.
     """
 
+    # True: any angle; a number r: [-r, r] degrees; "90": right angles only; False/0: none.
+    # Label and FOV are resampled nearest, so they stay binary; corners rotated in are zero.
     rotation: bool | float | str = True
     hflip: bool = True
     vflip: bool = True
+    # Strength a: gamma exp(U(-a, a)) on the FOV's range, contrast 1 + U(-a, a) about the FOV
+    # mean, brightness U(-a, a) FOV stds; image only, 0 disables it.
     contrast: float = 0.2
     p: float = 0.5
 
@@ -170,17 +118,9 @@ class Augment:
     def __call__(
         self, image: Tensor, label: Tensor, fov: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Augment a batch.
+        """Augment (B, C, H, W) float images and their (B, 1, H, W) labels and FOVs, dtypes kept.
 
-        Args:
-            image: (B, C, H, W) float (normalised or not; outside-FOV values are kept as is).
-            label: (B, 1, H, W) bool or float {0, 1}.
-            fov: (B, 1, H, W) bool or float {0, 1}.
-            generator: a CPU torch.Generator; None uses torch's default generator.
-
-        Returns:
-            (image, label, fov) with the input dtypes and device.
-        """
+        ``generator`` must be a CPU torch.Generator; None uses torch's default one."""
         if generator is not None and generator.device.type != "cpu":
             raise ValueError(
                 "Augment needs a CPU torch.Generator (parameters are drawn on the CPU)"
@@ -251,7 +191,7 @@ class Augment:
         mean = masked.sum(dim=(2, 3), keepdim=True) / count
         power = torch.linalg.vecdot(masked.flatten(2), x.flatten(2))[..., None, None] / count
         std = (power - mean**2).clamp_min(0).sqrt()
-        penalty = (1 - mask) * 1e9  # masked min / max by arithmetic: faster than torch.where
+        penalty = (1 - mask) * 1e9  # masked min / max by arithmetic, cheaper than torch.where
         low = (x + penalty).amin(dim=(2, 3), keepdim=True) * (count > 1)
         high = (x - penalty).amax(dim=(2, 3), keepdim=True) * (count > 1)
         span = (high - low).clamp_min(1e-6)
@@ -280,19 +220,16 @@ def _flip(image: Tensor, label: Tensor, fov: Tensor, hflip: Tensor, vflip: Tenso
 
 
 def _rotation_grid(degrees: Tensor, height: int, width: int, device=None) -> Tensor:
-    """grid_sample grid (N, H, W, 2) rotating by ``degrees`` (CPU) about the image centre.
-
-    Only the per-sample cosines and sines travel to the device; the grid is built there from
-    two outer products (F.affine_grid's batched matmul is several times slower on the CPU), in
-    float64 so that right angles land exactly on pixel centres. The rotation is in pixel space;
-    grid coordinates span [-1, 1] along each axis, so the off-diagonal terms carry the aspect.
-    """
+    """grid_sample grid (N, H, W, 2) rotating by ``degrees`` (CPU) about the image centre."""
+    # Built on the device from outer products (cheaper than F.affine_grid's batched matmul on the
+    # CPU), in float64 so right angles land exactly on pixel centres.
     device = torch.device("cpu") if device is None else torch.device(device)
     dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
     rad = degrees.double() * (math.pi / 180)
     cos, sin = (_to(v.view(-1, 1, 1).to(dtype), device) for v in (torch.cos(rad), torch.sin(rad)))
     xs = ((torch.arange(width, device=device, dtype=dtype) * 2 + 1) / width - 1).view(1, 1, -1)
     ys = ((torch.arange(height, device=device, dtype=dtype) * 2 + 1) / height - 1).view(1, -1, 1)
+    # Pixel-space rotation in [-1, 1] grid coordinates: the off-diagonal terms carry the aspect.
     gx = cos * xs - sin * (height / width) * ys
     gy = sin * (width / height) * xs + cos * ys
     return torch.stack([gx, gy], dim=-1).float()

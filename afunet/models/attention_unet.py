@@ -8,18 +8,7 @@ from afunet.models.unet import UNet
 
 
 class AttentionUNet(UNet):
-    """Attention U-Net: "Attention U-Net: Learning Where to Look for the Pancreas", MIDL 2018.
-
-    The U-Net of `unet.UNet` (BN, padded convs, transposed-conv up-sampling) in which every
-    encoder skip is multiplied by an additive attention gate (`blocks.AttentionGate`) driven by
-    the coarser decoder map (the bottleneck for the deepest skip) before concatenation.
-    Intermediate gate channels are half the skip's, as in the authors' code.
-
-    Args:
-        in_channels: input channels.
-        out_channels: logit channels.
-        width: channels of the first stage.
-    """
+    """U-Net whose skips are gated by ``blocks.AttentionGate``, fed the coarser decoder map."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 1, width: int = 64):
         super().__init__(in_channels, out_channels, width)

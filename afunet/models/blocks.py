@@ -1,7 +1,4 @@
-"""Building blocks shared by the models.
-
-Convolutions that feed a BatchNorm have no bias: the BN's own shift would cancel it.
-"""
+"""Building blocks shared by the models; convs feeding a BatchNorm have no bias (BN cancels it)."""
 
 import torch
 import torch.nn.functional as F
@@ -14,14 +11,7 @@ def stage_channels(width: int, levels: int = 5) -> list[int]:
 
 
 class DoubleConv(nn.Sequential):
-    """(3x3 conv -> BN -> ReLU) x 2: one U-Net stage (Ronneberger et al. 2015, plus BN).
-
-    Padded convolutions keep the spatial size, so skips need no cropping.
-
-    Args:
-        in_ch: input channels.
-        out_ch: output channels of both convolutions.
-    """
+    """(3x3 conv -> BN -> ReLU) x 2, padded: one U-Net stage (Ronneberger et al. 2015, plus BN)."""
 
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__(
@@ -35,17 +25,7 @@ class DoubleConv(nn.Sequential):
 
 
 class ResidualUnit(nn.Module):
-    """Pre-activation residual unit of ResUNet (Zhang, Liu & Wang 2018, after He et al. 2016).
-
-    Body: BN-ReLU-conv3x3(stride) -> BN-ReLU-conv3x3; shortcut: 1x1 conv(stride) + BN when the
-    shape changes, identity otherwise. Down-sampling is the stride-2 first convolution.
-
-    Args:
-        in_ch: input channels.
-        out_ch: output channels.
-        stride: 2 to halve the resolution.
-        first: drop the leading BN-ReLU, as in the paper's first unit, which sees the raw image.
-    """
+    """Pre-activation unit of ResUNet (Zhang 2018); ``first`` drops the lead BN-ReLU, as in it."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, first: bool = False):
         super().__init__()
@@ -68,12 +48,7 @@ class ResidualUnit(nn.Module):
 
 
 class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation (Hu et al. 2018) as in ResUNet++: global pool, FC-ReLU-FC-sigmoid.
-
-    Args:
-        ch: channels.
-        ratio: bottleneck reduction of the two FC layers (8 in ResUNet++).
-    """
+    """Squeeze-and-excitation (Hu et al. 2018) as in ResUNet++: pool, FC-ReLU-FC-sigmoid."""
 
     def __init__(self, ch: int, ratio: int = 8):
         super().__init__()
@@ -89,15 +64,7 @@ class SqueezeExcite(nn.Module):
 
 
 class ASPP(nn.Module):
-    """Atrous spatial pyramid pooling as in ResUNet++ (Jha et al. 2019, after Chen et al. 2017).
-
-    Parallel 3x3 convs + BN at dilation 1 and `rates`, summed, then a 1x1 conv.
-
-    Args:
-        in_ch: input channels.
-        out_ch: output channels.
-        rates: dilation rates of the atrous branches.
-    """
+    """Atrous spatial pyramid pooling of ResUNet++: 3x3 conv + BN per rate (and 1), summed, 1x1."""
 
     def __init__(self, in_ch: int, out_ch: int, rates: tuple[int, ...] = (6, 12, 18)):
         super().__init__()
@@ -115,17 +82,10 @@ class ASPP(nn.Module):
 
 
 class AttentionGate(nn.Module):
-    """Additive attention gate of Attention U-Net (Oktay et al. 2018, grid attention).
+    """Additive attention gate of Attention U-Net (Oktay et al. 2018), as in the authors' code.
 
-    The skip x is brought to the gating signal's coarser grid by a 2x2 stride-2 conv (W_x), the
-    gate g by a 1x1 conv (W_g); alpha = sigmoid(psi(ReLU(W_x x + W_g g))) is resampled bilinearly
-    back to x's grid and the gated skip alpha * x goes through a 1x1 conv + BN, as in the
-    authors' code.
-
-    Args:
-        x_ch: channels of the skip map (H, W).
-        g_ch: channels of the gating map (H/2, W/2), the coarser decoder features.
-        inter_ch: channels of the intermediate space (x_ch // 2 in the paper's code).
+    alpha = sigmoid(psi(ReLU(W_x x + W_g g))) on the gate g's coarser (H/2, W/2) grid, resampled
+    bilinearly to the skip x's grid; alpha * x then goes through a 1x1 conv + BN.
     """
 
     def __init__(self, x_ch: int, g_ch: int, inter_ch: int):
@@ -144,16 +104,8 @@ class AttentionGate(nn.Module):
 class EncoderAttention(nn.Module):
     """Attention block of ResUNet++ (Jha et al. 2019) before each decoder up-sampling.
 
-    The encoder map e (twice x's resolution) and the decoder map x each go through
-    BN-ReLU-conv3x3; e is 2x2 max-pooled to x's grid; their sum goes through BN-ReLU-conv3x3
-    and multiplies x, so the encoder decides where the decoder attends. As in the authors'
-    code, that gate is a plain conv output, not squashed by a sigmoid, so the block is
-    quadratic in the scale of its inputs (README: the likely cause of ResUNet++'s unstable
-    validation loss).
-
-    Args:
-        enc_ch: channels of the encoder map.
-        dec_ch: channels of the decoder map (and of the output).
+    As in the authors' code the gate (convs of the pooled encoder map plus x) has no sigmoid, so the
+    block is quadratic in its inputs' scale: the likely cause of ResUNet++'s unstable val loss.
     """
 
     def __init__(self, enc_ch: int, dec_ch: int):

@@ -9,19 +9,10 @@ from afunet.models.blocks import ResidualUnit, stage_channels
 
 
 class ResUNet(SegmentationModel):
-    """ResUNet: "Road Extraction by Deep Residual U-Net", IEEE GRSL 2018.
+    """ResUNet, IEEE GRSL 2018: residual units, stride-2 down-sampling, nearest 2x up-sampling.
 
-    Every stage is one pre-activation residual unit (`blocks.ResidualUnit`, BN-ReLU-conv x 2
-    with a projection shortcut); the encoder down-samples with stride-2 convolutions instead of
-    pooling; each decoder stage up-samples 2x (nearest, parameter-free as in the paper),
-    concatenates the encoder map and applies a residual unit; a 1x1 conv gives the logits.
-    The paper has three encoder units and a bridge (64-128-256, 512); to be comparable with the
-    U-Net family we use four encoder units and a bridge, width * (1, 2, 4, 8) and width * 16.
-
-    Args:
-        in_channels: input channels.
-        out_channels: logit channels.
-        width: channels of the first unit (64 in the paper).
+    The paper has three encoder units and a bridge (64-128-256, 512); we use four and a bridge
+    (width x 1, 2, 4, 8 and 16) to be comparable with the U-Net family.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 1, width: int = 64):

@@ -15,22 +15,10 @@ from afunet.models.blocks import (
 
 
 class ResUNetPlusPlus(SegmentationModel):
-    """ResUNet++: "ResUNet++: An Advanced Architecture for Medical Image Segmentation", ISM 2019.
+    """ResUNet++, ISM 2019: SE after each encoder unit, ASPP bridge and output, attention decoder.
 
-    Encoder: a stem residual unit and three stride-2 pre-activation residual units, each followed
-    by squeeze-and-excitation, width * (1, 2, 4, 8) channels. Bridge: ASPP to width * 16 at 1/8
-    resolution (the bridge does not down-sample, so three down-samplings in all, as in the
-    paper; `multiple` is 8). Decoder, three times: attention block (encoder-guided), 2x nearest
-    up-sampling, concatenation with the encoder map, residual unit. Output: ASPP to width
-    channels, then a 1x1 conv. The paper's code uses width 16 (16-32-64-128, bridge 256).
-    Against that code (m_resunet.py): it also puts squeeze-and-excitation after each decoder
-    unit, which this model does not; like it, the attention gate has no sigmoid (see
-    EncoderAttention).
-
-    Args:
-        in_channels: input channels.
-        out_channels: logit channels.
-        width: channels of the stem.
+    Three down-samplings as in the paper (``multiple`` 8); its code uses width 16. Unlike that code
+    (m_resunet.py) there is no SE after decoder units; like it, the attention has no sigmoid.
     """
 
     multiple = 8  # three stride-2 units

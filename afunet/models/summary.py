@@ -6,20 +6,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def summary(model: nn.Module, input_size: tuple[int, ...] = (1, 3, 512, 512)) -> dict:
-    """Count parameters and forward FLOPs of one eval-mode forward pass.
-
-    FLOPs are what `torch.utils.flop_counter.FlopCounterMode` reports: convolutions (transposed
-    too) and matrix products only, one multiply-add counted as 2 FLOPs; BN, activations,
-    pooling and up-sampling are not counted. `macs` (multiply-accumulates) is flops / 2, the
-    unit many papers call "FLOPs". Works on a model built on the "meta" device, which counts
-    without allocating or computing anything (fast even at width 64 and 512x512).
-
-    Args:
-        model: the network; its training mode is restored afterwards.
-        input_size: shape of the dummy input (B, C, H, W).
-    Returns:
-        dict(params=int, flops=int, gflops=float, macs=int).
-    """
+    """Params and forward FLOPs (convs and matmuls, multiply-add = 2); works on "meta" models."""
     params = sum(p.numel() for p in model.parameters())
     device = next(model.parameters()).device
     was_training = model.training

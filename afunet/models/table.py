@@ -6,12 +6,13 @@ Models are built on the "meta" device, so counting takes about a second even at 
 """
 
 import argparse
-import re
 from pathlib import Path
 
 import torch
 
-from afunet.models import MODEL_LABELS, create_model, list_models, summary
+from afunet import registry
+from afunet.models import create_model, list_models, summary
+from afunet.reporting.writers import update_block
 
 
 def count(name: str, width: int, size: int, in_channels: int = 3) -> dict:
@@ -32,7 +33,7 @@ def markdown(widths: list[int], size: int) -> str:
     rule = ["---"] + ["---:"] * (len(head) - 1)  # numbers right-aligned
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(rule) + "|"]
     for name in list_models():
-        cells = [MODEL_LABELS.get(name, name)]
+        cells = [registry.label(name)]
         for w in widths:
             s = count(name, w, size)
             cells += [f"{s['params'] / 1e6:.2f}", f"{s['gflops']:.1f}"]
@@ -52,22 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     table = markdown(args.widths, args.size)
     print(table)
     if args.readme:
-        update_readme(args.readme, table, f"python -m afunet.models.table --widths "
-                      f"{' '.join(map(str, args.widths))} --size {args.size}")
-
-
-def update_readme(path: Path, table: str, command: str) -> None:
-    """Replace what stands between `<!-- model-table:start -->` and `:end -->` in `path`."""
-    text = path.read_text()
-    block = (f"<!-- model-table:start -->\n{table}\n\nMade by `make model-table` "
-             f"(`{command}`); FLOPs from `torch.utils.flop_counter`, a multiply-add counting 2.\n"
-             "<!-- model-table:end -->")
-    new, n = re.subn(r"<!-- model-table:start -->.*?<!-- model-table:end -->", lambda _: block,
-                     text, flags=re.S)
-    if n != 1:
-        raise SystemExit(f"{path}: add the markers <!-- model-table:start --> and "
-                         "<!-- model-table:end --> where the table belongs")
-    path.write_text(new)
+        command = (f"python -m afunet.models.table --widths {' '.join(map(str, args.widths))} "
+                   f"--size {args.size}")
+        block = (f"{table}\n\nMade by `make model-table` (`{command}`); FLOPs from "
+                 "`torch.utils.flop_counter`, a multiply-add counting 2.")
+        if update_block(args.readme, "model-table", block) is None:
+            raise SystemExit(f"{args.readme}: add the markers <!-- model-table:begin --> and "
+                             "<!-- model-table:end --> where the table belongs")
 
 
 if __name__ == "__main__":

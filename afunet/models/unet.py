@@ -9,21 +9,10 @@ from afunet.models.blocks import DoubleConv, stage_channels
 
 
 class UNet(SegmentationModel):
-    """U-Net: "U-Net: Convolutional Networks for Biomedical Image Segmentation", MICCAI 2015.
+    """U-Net, MICCAI 2015, plus padded convs (no skip cropping) and BN; transposed-conv up-sampling.
 
-    Four encoder stages of two 3x3 conv + BN + ReLU, each followed by 2x2 max-pooling; a bottleneck
-    of two 3x3 convs; four decoder stages, each a 2x2 stride-2 transposed conv, concatenation with
-    the same-resolution encoder map, and two 3x3 conv + BN + ReLU; a 1x1 conv to the logits.
-    Unlike the original, convolutions are padded (so no skip cropping) and followed by BN.
-    Width 64 gives 64-128-256-512 encoder channels, a 1024-channel bottleneck and 31.0M params.
-
-    AF-UNet and Attention U-Net subclass this and override only the skip hooks
-    `_skip_channels` and `_skips`, so their difference from U-Net is exactly those skips.
-
-    Args:
-        in_channels: input channels.
-        out_channels: logit channels.
-        width: channels of the first stage.
+    AF-UNet and Attention U-Net override only the skip hooks ``_skip_channels`` and ``_skips``, so
+    they differ from U-Net exactly in their skips.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 1, width: int = 64):
@@ -45,15 +34,7 @@ class UNet(SegmentationModel):
         return self.channels[d]
 
     def _skips(self, skips: list[torch.Tensor], d: int, below: torch.Tensor) -> list[torch.Tensor]:
-        """Maps concatenated after the up-sampled one at decoder stage d.
-
-        Args:
-            skips: encoder outputs, skips[i] at resolution 1/2^i.
-            d: decoder stage (resolution 1/2^d).
-            below: the coarser decoder map before up-sampling (the gate of Attention U-Net).
-        Returns:
-            list of maps at resolution 1/2^d.
-        """
+        """Maps concatenated at decoder stage d; ``below``: the coarser map (a gate's input)."""
         return [skips[d]]
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

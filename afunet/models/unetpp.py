@@ -9,23 +9,10 @@ from afunet.models.blocks import DoubleConv, stage_channels
 
 
 class UNetPlusPlus(SegmentationModel):
-    """UNet++: "UNet++: A Nested U-Net Architecture for Medical Image Segmentation", DLMIA 2018.
+    """UNet++, DLMIA 2018: node X^{i,j} convolves X^{i,0..j-1} and the up-sampled X^{i+1,j-1}.
 
-    Node X^{i,j} (depth i = 0..4, column j = 0..4-i) is two 3x3 conv + BN + ReLU on the
-    concatenation of all earlier nodes of its level X^{i,0..j-1} and the 2x2 stride-2
-    transposed-conv up-sampling of X^{i+1,j-1}; column 0 is the encoder (2x2 max-pooling between
-    levels). Level i has width * 2^i channels. The logits come from a 1x1 conv on X^{0,4}.
-
-    With `deep_supervision=True` each of X^{0,1..4} gets its own 1x1 head, as in the paper. In
-    training mode forward() then returns the list of the four heads' logits (shallow to deep), so
-    the loss can be averaged over heads as the paper does; in eval mode it returns their mean
-    (the paper's "accurate mode"), a single tensor like every other model.
-
-    Args:
-        in_channels: input channels.
-        out_channels: logit channels.
-        width: channels of level 0 (the paper's code uses 32).
-        deep_supervision: one head per X^{0,j} instead of a single head on X^{0,4}.
+    ``deep_supervision`` gives each X^{0,1..4} a 1x1 head, as in the paper: training mode returns
+    the four heads' logits (for a loss averaged over heads), eval mode their mean ("accurate mode").
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 1, width: int = 64,

@@ -13,21 +13,12 @@ from afunet.plotting.boxes import BOX_RULE, choose_boxes, default_box_size
 from afunet.plotting.curves import learning_curves, pr_curves
 from afunet.plotting.figure2 import BOX_COLORS, figure2, worst_region_figure
 from afunet.plotting.overlays import OVERLAY_COLORS, OVERLAY_LEGEND, error_overlay
-from afunet.plotting.style import (
-    MODEL_COLORS,
-    MODEL_LABELS,
-    model_color,
-    model_label,
-    save,
-    set_style,
-)
+from afunet.plotting.style import save, set_style
 from afunet.plotting.summary import efficiency_plot, metric_bars
 
 __all__ = [
     "BOX_COLORS",
     "BOX_RULE",
-    "MODEL_COLORS",
-    "MODEL_LABELS",
     "OVERLAY_COLORS",
     "OVERLAY_LEGEND",
     "choose_boxes",
@@ -37,8 +28,6 @@ __all__ = [
     "figure2",
     "learning_curves",
     "metric_bars",
-    "model_color",
-    "model_label",
     "pr_curves",
     "save",
     "set_style",

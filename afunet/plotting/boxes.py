@@ -117,28 +117,10 @@ def choose_boxes(
     n_worst: int = 1,
     max_width: int = 3,
 ) -> dict[str, list[tuple[int, int, int, int]]]:
-    """Choose Figure 2's zoom boxes by a fixed rule (``BOX_RULE``, printed by the notebook).
+    """Choose Figure 2's zoom boxes by the fixed rule of ``BOX_RULE`` (printed by the notebook).
 
-    Rule (also in ``BOX_RULE``): square windows of side ``size`` on a stride-size/4 grid, fully
-    inside the image and at least half inside the FOV. Per pixel, disagreement = variance
-    across models of correctness. green = disagreement summed over thin ground-truth vessels
-    (width <= ``max_width``); red = disagreement summed over the window times the number of
-    branch points of the ground-truth skeleton in it; worst = false positives + false
-    negatives of the ``focus`` model. Greedy non-maximum suppression, red and green taking
-    turns, never overlapping; worst boxes only avoid each other. Zero-score windows are never
-    chosen.
-
-    Args:
-        preds: model key -> (H, W) bool prediction.
-        target: (H, W) bool ground truth.
-        fov: optional (H, W) bool field of view (None: the whole image).
-        focus: model whose errors pick the "worst" box.
-        size: window side in pixels (default ``default_box_size``).
-        n_red, n_green, n_worst: number of boxes of each kind.
-        max_width: widest vessel (px) still called thin.
-
-    Returns:
-        {"red": [...], "green": [...], "worst": [...]}, each a list of (y0, x0, h, w) ints.
+    Returns {"red", "green", "worst"}: lists of (y0, x0, h, w) ints, possibly shorter than asked for
+    (zero-score windows are never chosen). ``focus`` is the model whose errors pick "worst".
     """
     if not preds:
         raise ValueError("choose_boxes needs at least one model's prediction")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from afunet.plotting.style import COLUMN_WIDTH, is_focus, model_color, model_label
+from afunet import registry
+from afunet.plotting.style import COLUMN_WIDTH, is_focus
 
 ISO_F1 = (0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -51,29 +52,21 @@ def pr_curves(
     title: str | None = None,
     lo: float = 0.0,
 ):
-    """Precision-recall curves of several models with iso-F1 lines and operating points.
+    """PR curves of several models with iso-F1 lines and operating points; returns the Figure.
 
     Args:
-        curves: model key -> (precision, recall) arrays, e.g. from ``afunet.metrics.pr_curve``
-            (note the order: precision first, as sklearn returns them).
-        points: model key -> (recall, precision) operating point (the thresholded
-            segmentation), drawn as a marker in the model's colour.
-        observer: (recall, precision) of the second human observer against the first, drawn as
-            a black star; None when the data set has no second annotation.
-        ax: axes to draw into (default: a new column-width figure).
-        title: optional axes title.
+        curves: model key -> (precision, recall), precision first as ``metrics.pr_curve`` returns.
+        points: model key -> (recall, precision) of its thresholded segmentation (a marker).
+        observer: (recall, precision) of the second human observer (a black star), or None.
         lo: lower limit of both axes (e.g. 0.5 to zoom on the useful corner).
-
-    Returns:
-        the matplotlib Figure.
     """
     fig, ax = _figure_and_axes(ax, (COLUMN_WIDTH, COLUMN_WIDTH * 0.95))
     iso_f1(ax, lo=lo)
     names = list(dict.fromkeys([*curves, *(points or {})]))
     # The focus model is drawn last so that it lies on top of the others.
     for name in sorted(names, key=is_focus):
-        color, width = model_color(name), (2.0 if is_focus(name) else 1.2)
-        label = model_label(name)
+        color, width = registry.color(name), (2.0 if is_focus(name) else 1.2)
+        label = registry.label(name)
         if name in curves:
             precision, recall = (np.asarray(a, float) for a in curves[name])
             ax.plot(recall, precision, color=color, lw=width, label=label, zorder=3)
@@ -103,17 +96,9 @@ def pr_curves(
 
 
 def learning_curves(log, *, title: str | None = None):
-    """Training and validation loss, and validation F1, per epoch; marks the best epoch.
+    """Loss and validation F1 per epoch from a log.csv DataFrame; returns the Figure.
 
-    The best epoch is the one with the lowest validation loss (the checkpoint the training
-    keeps); it is marked by a dotted vertical line on both panels.
-
-    Args:
-        log: DataFrame with columns epoch, train_loss, val_loss, val_f1 (a run's log.csv).
-        title: optional figure title.
-
-    Returns:
-        the matplotlib Figure.
+    The best epoch (lowest validation loss, the checkpoint kept) is marked on both panels.
     """
     missing = {"epoch", "train_loss", "val_loss", "val_f1"} - set(log.columns)
     if missing:

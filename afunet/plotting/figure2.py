@@ -11,8 +11,9 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
 from matplotlib.patheffects import withStroke
 
+from afunet import registry
 from afunet.plotting.overlays import OVERLAY_LEGEND, crop, error_overlay
-from afunet.plotting.style import PAGE_WIDTH, model_label
+from afunet.plotting.style import PAGE_WIDTH
 
 # Red and green as in the paper. Their meaning is also written next to each inset row, so a
 # reader who cannot tell red from green still knows which box is which.
@@ -80,7 +81,7 @@ def _panels(image, target, preds, overlay: bool, fov):
     for name, pred in preds.items():
         pred = np.asarray(pred, bool)
         shown = error_overlay(image, pred, target, fov) if overlay else pred
-        cols.append((f"({next(letters)}) {model_label(name)}", shown, "gray"))
+        cols.append((f"({next(letters)}) {registry.label(name)}", shown, "gray"))
     return cols
 
 
@@ -94,24 +95,12 @@ def figure2(
     overlay: bool = False,
     fov=None,
 ):
-    """Regenerate the paper's Figure 2 with zoomed insets of the chosen boxes.
+    """Regenerate the paper's Figure 2 with zoomed insets of the chosen boxes; returns the Figure.
 
-    Top row: (a) test image, (b) ground truth, (c), (d), ... each model's binary segmentation
-    (or its error overlay when ``overlay``), in the order of ``preds``. Every box of
-    ``boxes["red"]`` and ``boxes["green"]`` is outlined on every panel; below each panel, one
-    row per box shows that box's crop, framed in the box's colour.
-
-    Args:
-        image: (H, W, 3) uint8 test image.
-        target: (H, W) bool ground truth.
-        preds: model key -> (H, W) bool segmentation (e.g. ``{"unet": ..., "afunet": ...}``).
-        boxes: output of ``choose_boxes`` (only "red" and "green" are drawn); None: no boxes.
-        title: optional figure title.
-        overlay: show each model as an error overlay (TP / FP / FN) instead of a binary mask.
-        fov: optional (H, W) bool field of view for the overlay (pixels outside are not coloured).
-
-    Returns:
-        matplotlib Figure.
+    Top row: (a) ``image`` (H, W, 3) uint8, (b) ground truth, then each model of ``preds`` (key ->
+    bool map, in order) as a mask, or as an error overlay inside ``fov`` when ``overlay``. Each
+    "red"/"green" box of ``boxes`` (from ``choose_boxes``) is outlined on every panel and gets a row
+    of crops below.
     """
     target = np.asarray(target, bool)
     cols = _panels(image, target, preds, overlay, fov)
@@ -163,22 +152,10 @@ def figure2(
 
 
 def worst_region_figure(image, target, preds: dict[str, np.ndarray], box, *, fov=None, title=None):
-    """Zoom on one box (e.g. ``choose_boxes(...)["worst"][0]``) with every model's errors.
+    """Zoom on one (y0, x0, h, w) box with every model's errors; returns the Figure.
 
-    Panels: the whole test image with the box outlined, the box's crop of the image and of the
-    ground truth, then each model's error overlay in the box, with its false positive and false
-    negative pixel counts inside the box (and the FOV) written under it.
-
-    Args:
-        image: (H, W, 3) uint8 test image.
-        target: (H, W) bool ground truth.
-        preds: model key -> (H, W) bool segmentation.
-        box: (y0, x0, h, w) window.
-        fov: optional (H, W) bool field of view.
-        title: optional figure title.
-
-    Returns:
-        matplotlib Figure.
+    Panels: the image with the box, the box's image and ground truth, then each model's error
+    overlay in the box with its FP and FN counts (inside the FOV) written under it.
     """
     target = np.asarray(target, bool)
     inside = np.ones_like(target) if fov is None else np.asarray(fov, bool)
@@ -204,7 +181,7 @@ def worst_region_figure(image, target, preds: dict[str, np.ndarray], box, *, fov
         p_box = crop(pred, box)
         fp = int(np.count_nonzero(p_box & ~t_box & in_box))
         fn = int(np.count_nonzero(~p_box & t_box & in_box))
-        ax.set_title(_wrap(f"({next(letters)}) {model_label(name)}", panel), pad=3)
+        ax.set_title(_wrap(f"({next(letters)}) {registry.label(name)}", panel), pad=3)
         # Counts under the panel, smaller than the title, so neighbours' numbers never touch.
         ax.set_xlabel(f"FP {fp}, FN {fn}", fontsize=7, labelpad=2)
     for ax in axes:

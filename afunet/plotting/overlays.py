@@ -37,21 +37,10 @@ def to_gray(image) -> np.ndarray:
 
 
 def error_overlay(image, pred, target, fov=None) -> np.ndarray:
-    """Colour each pixel by its confusion class over a darkened grey copy of the image.
+    """(H, W, 3) float RGB of each pixel's confusion class over a darkened grey copy of the image.
 
-    True positives light grey, false positives orange, false negatives sky blue (Okabe-Ito,
-    colour-blind safe); true negatives show the image's green channel, contrast-stretched and
-    darkened. Outside the field of view nothing is coloured (those pixels are not evaluated).
-    Use ``OVERLAY_LEGEND`` as legend handles.
-
-    Args:
-        image: (H, W, 3) or (H, W) image, uint8 or float in [0, 1].
-        pred: (H, W) bool prediction.
-        target: (H, W) bool ground truth.
-        fov: optional (H, W) bool field of view.
-
-    Returns:
-        (H, W, 3) float RGB array in [0, 1].
+    TP light grey, FP orange, FN sky blue (Okabe-Ito, colour-blind safe; see ``OVERLAY_LEGEND``);
+    nothing is coloured outside ``fov`` (not evaluated). ``image``: grey or RGB, uint8 or [0, 1].
     """
     pred, target = np.asarray(pred, bool), np.asarray(target, bool)
     gray = to_gray(image)

@@ -1,4 +1,4 @@
-"""One look for every figure of the project: seaborn theme, model names and colours, saving."""
+"""One look for every figure: seaborn theme, sizes, saving (names, colours: `afunet.registry`)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,7 @@ from pathlib import Path
 
 import seaborn as sns
 
-from afunet.models import MODEL_LABELS  # re-exported as afunet.plotting.MODEL_LABELS
-
-# Okabe-Ito colours (safe for the common colour-vision deficiencies). AF-UNet gets vermillion,
-# the most saturated one, and is also drawn thicker / larger (see ``is_focus``); the yellow of
-# the palette is left out because it vanishes on a white background.
-MODEL_COLORS = {
-    "unet": "#0072B2",  # blue
-    "unetpp": "#56B4E9",  # sky blue
-    "resunet": "#009E73",  # bluish green
-    "resunetpp": "#E69F00",  # orange
-    "attention_unet": "#CC79A7",  # reddish purple
-    "afunet": "#D55E00",  # vermillion
-}
-OTHER_COLOR = "#6E6E6E"  # any model not listed above
-FOCUS_MODEL = "afunet"
+from afunet import registry
 
 # Journal column widths in inches (single / double column of most Elsevier / IEEE journals).
 COLUMN_WIDTH = 3.5
@@ -29,27 +15,16 @@ PAGE_WIDTH = 7.2
 DPI = 200
 
 
-def model_label(name: str) -> str:
-    """Display name of a model key (the key itself when unknown)."""
-    return MODEL_LABELS.get(name, name)
-
-
-def model_color(name: str) -> str:
-    """Fixed colour of a model key (grey when unknown)."""
-    return MODEL_COLORS.get(name, OTHER_COLOR)
-
-
 def is_focus(name: str) -> bool:
-    """Whether a model is the paper's own (drawn more prominently)."""
-    return name == FOCUS_MODEL
+    """Whether a model is the paper's own (drawn thicker, larger and in front)."""
+    return name == registry.PAPER_MODEL
 
 
 def set_style() -> None:
     """Apply the project's plotting style (call once before drawing; idempotent).
 
-    Seaborn "paper" context with the "ticks" style and the colour-blind palette, font sizes that
-    stay legible at journal column width, constrained layout, and embedded TrueType fonts so the
-    PDFs are editable and accepted by publishers.
+    Colour-blind palette, fonts legible at journal column width, and embedded TrueType fonts so
+    the PDFs stay editable and publishers accept them.
     """
     sns.set_theme(
         context="paper",
@@ -81,18 +56,10 @@ def set_style() -> None:
 
 
 def save(fig, stem, dpi: int = DPI) -> list[Path]:
-    """Write ``stem.png`` and ``stem.pdf`` atomically, creating the parent folders.
+    """Write ``stem.png`` and ``stem.pdf`` (a .png / .pdf suffix is dropped); returns both paths.
 
-    Each file is written to a temporary name in the same folder and then renamed, so an
-    interrupted run never leaves a half-written figure behind that looks valid.
-
-    Args:
-        fig: a matplotlib Figure.
-        stem: path without suffix (a suffix, if given, is replaced), e.g. ``figures/figure2``.
-        dpi: resolution of the PNG.
-
-    Returns:
-        [png path, pdf path].
+    Each goes to a temporary file renamed into place, so an interrupted run never leaves a
+    half-written figure behind that looks valid. Parent folders are created.
     """
     stem = Path(stem)
     stem = stem.with_suffix("") if stem.suffix in (".png", ".pdf") else stem
@@ -104,9 +71,8 @@ def save(fig, stem, dpi: int = DPI) -> list[Path]:
         tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as fh:
-                # bbox "tight" grows the saved area to every artist, so nothing is clipped.
-                # No creation date in the PDF, so rebuilding a figure from the same
-                # results gives the same bytes and git sees no change.
+                # "tight" grows the saved area so nothing is clipped; no PDF creation date, so
+                # the same results give the same bytes and git sees no change.
                 meta = {"CreationDate": None} if fmt == "pdf" else None
                 fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.03,
                             metadata=meta)

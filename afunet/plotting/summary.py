@@ -9,14 +9,8 @@ import pandas as pd
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from afunet.plotting.style import (
-    COLUMN_WIDTH,
-    MODEL_LABELS,
-    PAGE_WIDTH,
-    is_focus,
-    model_color,
-    model_label,
-)
+from afunet import registry
+from afunet.plotting.style import COLUMN_WIDTH, PAGE_WIDTH, is_focus
 
 AXIS_LABELS = {
     "gflops": "GFLOPs per image",
@@ -35,9 +29,8 @@ AXIS_LABELS = {
     "cldice": "clDice",
     "thin_f1": "Thin-vessel F1",
 }
-# Label positions tried around each marker, as (direction x, direction y, extra distance in
-# points): beside, above / below, diagonal, then farther out with a leader line (twice as far
-# for a crowded cluster, such as four models within 0.003 F1 and 30 % of cost).
+# Label spots tried around a marker, as (direction x, direction y, extra points): beside,
+# above / below, diagonal, then farther out with a leader line (twice as far for a crowd).
 LABEL_SPOTS = [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (1, 1, 0), (1, -1, 0), (-1, 1, 0)]
 LABEL_SPOTS += [(-1, -1, 0)]
 for _far in (12, 24):
@@ -48,12 +41,6 @@ for _far in (12, 24):
 def _axis_label(col: str) -> str:
     """Readable axis label of a column."""
     return AXIS_LABELS.get(col, col.replace("_", " "))
-
-
-def _model_order(names) -> list[str]:
-    """Models in the project's canonical order (``MODEL_LABELS``), unknown ones after."""
-    known = [m for m in MODEL_LABELS if m in set(names)]
-    return known + sorted(set(names) - set(known))
 
 
 def _scaled(values: pd.Series, col: str) -> pd.Series:
@@ -77,7 +64,7 @@ def _log_ticks(ax, values) -> None:
     k = np.arange(np.floor(np.log10(lo)) - 1, np.ceil(np.log10(hi)) + 1)
     cands = np.unique(np.outer(10.0**k, (1, 1.5, 2, 3, 4, 5, 6, 8)).ravel())
     cands = cands[(cands >= lo) & (cands <= hi)]
-    if len(cands) < 3:  # a narrow range (e.g. 12-20 ms): add intermediate steps
+    if len(cands) < 3:  # a narrow range: add intermediate steps
         more = np.outer(10.0**k, (1.2, 2.5)).ravel()
         cands = np.unique(np.r_[cands, more[(more >= lo) & (more <= hi)]])
     # no round candidate in a very narrow range: the values themselves, to 3 significant digits
@@ -120,7 +107,7 @@ def _place_labels(ax, xs, ys, texts, colors, areas, obstacles) -> None:
     labels: list[Bbox] = []
     spots = list(zip(xs, ys, texts, colors, areas, strict=True))
     # AF-UNet first: the model the figure is about gets the nearest free spot.
-    spots.sort(key=lambda s: s[2] != model_label("afunet"))
+    spots.sort(key=lambda s: s[2] != registry.label(registry.PAPER_MODEL))
     for x, y, text, color, area in spots:
         gap = np.sqrt(area) / 2 + 2  # marker radius in points, plus a small margin
         best = None
@@ -134,7 +121,7 @@ def _place_labels(ax, xs, ys, texts, colors, areas, obstacles) -> None:
                 va={1: "bottom", 0: "center", -1: "top"}[uy],
                 fontsize=7,
                 color=color,
-                fontweight="bold" if text == model_label("afunet") else "normal",
+                fontweight="bold" if text == registry.label(registry.PAPER_MODEL) else "normal",
                 # A far label gets a thin leader line so that it still points at its marker.
                 arrowprops={
                     "arrowstyle": "-",
@@ -151,9 +138,8 @@ def _place_labels(ax, xs, ys, texts, colors, areas, obstacles) -> None:
             # always reaches the marker and would make every far spot look occupied.
             ann.update_positions(renderer)
             box = Text.get_window_extent(ann, renderer)
-            # Text over text is unreadable, text over a marker or an error bar only untidy; a
-            # far spot costs a strip of the label's height along its leader line, so a label
-            # moves out only to avoid more than that.
+            # Text over text is unreadable, over a marker or error bar only untidy; a far spot
+            # costs a strip along its leader line, so a label moves out only to avoid more.
             cost = 4 * sum(_overlap(box, b) for b in labels)
             cost += 3 * sum(_overlap(box, b) for b in obstacles)
             cost += box.width * box.height - _overlap(box, ax.bbox)  # outside the axes
@@ -179,33 +165,19 @@ def efficiency_plot(
     extra: tuple[str, ...] = ("params", "latency_ms"),
     title: str | None = None,
 ):
-    """Accuracy against computational cost, one labelled marker per model.
+    """Accuracy against computational cost, one labelled marker per model; returns the Figure.
 
-    Rows repeating a model (seeds) are averaged and their standard deviation of ``y`` drawn as
-    error bars; a ``{y}_std`` column is used as given otherwise. The x axis is logarithmic
-    (models differ by orders of magnitude in cost). When ``ax`` is None, one more panel is drawn
-    for each column of ``extra`` present in ``df`` (e.g. y against parameters, latency).
-
-    Args:
-        df: one row per model (or per model and seed) with columns ``label``, ``x``, ``y`` and
-            optionally ``size``, ``{y}_std`` and the ``extra`` columns.
-        x: cost column of the first panel.
-        y: accuracy column.
-        size: column setting marker area (None or absent: equal markers).
-        label: model key column (keys of ``MODEL_LABELS`` get their names and colours).
-        ax: axes to draw a single panel into (default: a new figure).
-        extra: further cost columns, each drawn in its own panel when present.
-        title: figure title. Pass it here rather than calling ``fig.suptitle`` afterwards: a
-            title added later shrinks the axes and moves the markers under the placed labels.
-
-    Returns:
-        the matplotlib Figure.
+    Rows repeating a model (seeds) are averaged, the std of ``y`` drawn as error bars (else a
+    ``{y}_std`` column is used). Log x axis: costs differ by orders of magnitude. Without ``ax``,
+    each ``extra`` column present gets its own panel; ``size`` sets marker area (None: equal).
+    Pass ``title`` here, not ``fig.suptitle`` later: that would shrink the axes and move the
+    markers away from their placed labels.
     """
     for col in (label, x, y):
         if col not in df.columns:
             raise ValueError(f"efficiency_plot: column {col!r} missing (have {list(df.columns)})")
     agg = _aggregate(df, label, y)
-    agg = agg.loc[_model_order(agg.index)]
+    agg = agg.loc[registry.order(agg.index)]
     cols = [x] if ax is not None else [x, *[c for c in extra if c in agg.columns and c != x]]
     if ax is None:
         fig, axes = plt.subplots(
@@ -222,7 +194,7 @@ def efficiency_plot(
         areas = 25 + 175 * agg[size] / agg[size].max()
     else:
         areas = pd.Series(60.0, index=agg.index)
-    colors = [model_color(m) for m in agg.index]
+    colors = [registry.color(m) for m in agg.index]
     std = agg[f"{y}_std"] if f"{y}_std" in agg.columns else None
     for col, axis in zip(cols, axes, strict=True):
         xs = _scaled(agg[col], col)
@@ -247,7 +219,7 @@ def efficiency_plot(
             axis,
             xs,
             agg[y],
-            [model_label(m) for m in agg.index],
+            [registry.label(m) for m in agg.index],
             colors,
             areas,
             _obstacles(axis, xs, agg[y], areas, np.nan_to_num(np.asarray(sd, float))),
@@ -267,27 +239,17 @@ def efficiency_plot(
 
 
 def metric_bars(df: pd.DataFrame, metric: str = "f1", *, model: str = "model", ax=None):
-    """Per-model mean +- standard deviation of a metric across seeds, with each seed's value.
+    """Per-model mean +- std (ddof=1) of a metric across seeds, with each seed's value.
 
-    Drawn as a dot with an error bar rather than a filled bar: metrics of these models differ
-    in the second decimal, which a bar starting at zero would hide and a bar starting elsewhere
-    would exaggerate.
-
-    Args:
-        df: wide (columns ``model``, ``seed``, ``metric``) or long (columns ``model``, ``seed``,
-            ``metric`` holding names and ``value``) table.
-        metric: metric to show.
-        model: model key column.
-        ax: axes to draw into (default: a new column-width figure).
-
-    Returns:
-        the matplotlib Figure.
+    A dot with an error bar, not a bar: these models differ in the second decimal, which a bar
+    from zero would hide and one from elsewhere exaggerate. ``df`` is wide (a ``metric``
+    column) or long (``metric`` names and ``value``). Returns the Figure.
     """
     if metric not in df.columns and {"metric", "value"} <= set(df.columns):
         df = df[df["metric"] == metric].rename(columns={"value": metric})
     if metric not in df.columns or df.empty:
         raise ValueError(f"metric_bars: no values of {metric!r} in columns {list(df.columns)}")
-    order = _model_order(df[model].unique())
+    order = registry.order(df[model].unique())
     fig, ax = (
         (ax.figure, ax)
         if ax is not None
@@ -296,7 +258,7 @@ def metric_bars(df: pd.DataFrame, metric: str = "f1", *, model: str = "model", a
     rng = np.random.default_rng(0)  # fixed jitter: the figure is identical on every run
     for i, name in enumerate(order):
         values = df.loc[df[model] == name, metric].to_numpy(float)
-        color = model_color(name)
+        color = registry.color(name)
         ax.scatter(
             values,
             i + rng.uniform(-0.12, 0.12, values.size),
@@ -319,7 +281,7 @@ def metric_bars(df: pd.DataFrame, metric: str = "f1", *, model: str = "model", a
             lw=1.4,
             zorder=3,
         )
-    ax.set_yticks(range(len(order)), [model_label(m) for m in order])
+    ax.set_yticks(range(len(order)), [registry.label(m) for m in order])
     ax.invert_yaxis()
     ax.set_xlabel(f"{_axis_label(metric)} (mean ± s.d. over seeds)")
     ax.grid(axis="y", visible=False)

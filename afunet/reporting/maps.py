@@ -1,9 +1,7 @@
 """Precision-recall curves, operating points, and Figure 2's inputs from a run's eval files.
 
-Each evaluation writes its pooled precision-recall curve (eval/<dataset>/pr_curve.csv) and
-keeps ``probs/<id>.png`` for some test images (the pipeline keeps the first test image, for
-Figure 2). Curves come from pr_curve.csv; older runs without it fall back to their kept maps,
-which needs the ground truth (the data set on this machine). Figure 2 always needs the data.
+Curves come from eval/<dataset>/pr_curve.csv; older runs without it fall back to their kept
+probs/<id>.png maps, which need the test labels on this machine, as Figure 2 always does.
 """
 
 from __future__ import annotations
@@ -11,32 +9,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from afunet.pipeline import MODEL_NAMES, Run
+from afunet import registry
+from afunet.data import load_dataset
+from afunet.errors import AfunetError
+from afunet.metrics import pr_curve
 from afunet.reporting.results import (
     load_prob,
-    model_order,
     prob_ids,
     results_dir,
     run_config,
     run_paths,
 )
-from afunet.reporting.tables import in_domain, model_label
+from afunet.reporting.tables import in_domain
+from afunet.study import Run
 
 
 def operating_points(df: pd.DataFrame, dataset: str, rule: str = "fixed") -> dict:
-    """Model -> (recall, precision) of its thresholded segmentation, mean over seeds.
-
-    Args:
-        df: `collect`'s table.
-        dataset: data set trained and tested on.
-        rule: threshold rule, "fixed" or "val".
-
-    Returns:
-        dict in the paper's model order (pooled recall and precision of each run, averaged).
-    """
+    """Model -> (recall, precision) of its thresholded maps: pooled per run, mean over seeds."""
     means = in_domain(df, dataset, rule).groupby("model")[["recall", "precision"]].mean()
     return {m: (float(means.loc[m, "recall"]), float(means.loc[m, "precision"]))
-            for m in model_order(means.index)}
+            for m in registry.order(means.index)}
 
 
 def observer_point(df: pd.DataFrame, dataset: str):
@@ -50,17 +42,8 @@ def observer_point(df: pd.DataFrame, dataset: str):
 def load_test_set(dataset: str, data_dir=None, options: dict | None = None):
     """The test split as {id: Sample}, or a one-line reason (str) when it cannot be loaded.
 
-    Args:
-        dataset: data set name.
-        data_dir: data root (None: $AFUNET_DATA, else the repository's data/).
-        options: loader options (a run's ``dataset_kwargs``, e.g. the synthetic set's size).
-
-    Returns:
-        dict id -> afunet.data.Sample, or str.
+    ``data_dir`` None: $AFUNET_DATA, else data/; ``options``: a run's ``dataset_kwargs``.
     """
-    from afunet.data import load_dataset
-    from afunet.errors import AfunetError
-
     try:
         return {s.id: s for s in load_dataset(dataset, "test", root=data_dir, **(options or {}))}
     except AfunetError as err:
@@ -68,16 +51,7 @@ def load_test_set(dataset: str, data_dir=None, options: dict | None = None):
 
 
 def load_pr_curve(profile: str, run: str, dataset: str, results_root=None):
-    """A run's pooled precision-recall curve from eval/<dataset>/pr_curve.csv, or None.
-
-    Args:
-        profile, run, dataset: which evaluation.
-        results_root: see `afunet.reporting.results_dir`.
-
-    Returns:
-        (precision, recall) float arrays (sklearn's order and convention), or None when the
-        file is absent (runs evaluated before evaluation wrote it).
-    """
+    """(precision, recall) arrays from eval/<dataset>/pr_curve.csv (sklearn's), None if absent."""
     path = results_dir(profile, results_root) / "runs" / run / "eval" / dataset / "pr_curve.csv"
     if not path.is_file():
         return None
@@ -85,43 +59,30 @@ def load_pr_curve(profile: str, run: str, dataset: str, results_root=None):
     return table["precision"].to_numpy(float), table["recall"].to_numpy(float)
 
 
-def pr_curve_data(profile: str, dataset: str, models=MODEL_NAMES, seed: int = 0,
+def pr_curve_data(profile: str, dataset: str, models=None, seed: int = 0,
                   results_root=None, data_dir=None) -> tuple[dict, list[str]]:
-    """Precision-recall curves of each model's seed-``seed`` run.
+    """Precision-recall curves of each model's seed-``seed`` run, and one-line notes.
 
-    Each run's evaluation writes its curve pooled over the FOV pixels of every test image
-    (eval/<dataset>/pr_curve.csv); that is used when present. Runs without it fall back to
-    their kept probability maps, pooled over the test images whose maps every such run kept
-    (so that no model is judged on easier images than another); that needs the test labels.
-
-    Args:
-        profile: profile name.
-        dataset: data set trained and tested on.
-        models: model keys.
-        seed: which seed's run supplies the curve.
-        results_root: see `afunet.reporting.results_dir`.
-        data_dir: data root for the ground truth (fallback only).
-
-    Returns:
-        (curves, notes): curves maps model -> (precision, recall) arrays (the order
-        `afunet.plotting.pr_curves` takes); notes says, one line each, which images the
-        curves cover, which models have no curve and why.
+    Uses each run's pr_curve.csv (pooled over every test image's FOV pixels); runs without one
+    fall back to kept maps, pooled over the images every such run kept, so that no model is
+    judged on easier images. Returns ({model: (precision, recall)}, notes on what is missing).
     """
     curves, notes, absent, kept = {}, [], [], {}
+    models = list(models) if models else registry.names()
     present = run_paths(profile, results_root)
     for model in models:
         run = Run(dataset, model, seed).name
         if run not in present:
-            absent.append(model_label(model))
+            absent.append(registry.label(model))
         elif (curve := load_pr_curve(profile, run, dataset, results_root)) is not None:
             curves[model] = curve
         elif ids := prob_ids(profile, run, dataset, results_root):
             kept[model] = ids
         else:
-            notes.append(f"{model_label(model)}: no pr_curve.csv and no probability maps in "
+            notes.append(f"{registry.label(model)}: no pr_curve.csv and no probability maps in "
                          f"{run}: operating point only")
     if curves:
-        notes.insert(0, f"{', '.join(map(model_label, curves))}: pooled over every test image")
+        notes.insert(0, f"{', '.join(map(registry.label, curves))}: pooled over every test image")
     if kept:
         more, note = _curves_from_maps(profile, dataset, kept, seed, results_root, data_dir)
         curves.update(more)
@@ -133,9 +94,7 @@ def pr_curve_data(profile: str, dataset: str, models=MODEL_NAMES, seed: int = 0,
 
 def _curves_from_maps(profile, dataset, kept, seed, results_root, data_dir):
     """Curves from kept maps, over the images every run kept; and a one-line note."""
-    from afunet.metrics import pr_curve
-
-    names = ", ".join(map(model_label, kept))
+    names = ", ".join(map(registry.label, kept))
     shared = sorted(set.intersection(*(set(v) for v in kept.values())))
     if not shared:
         return {}, f"{names}: the runs kept maps of different test images: no common curve"
@@ -156,7 +115,7 @@ def _curves_from_maps(profile, dataset, kept, seed, results_root, data_dir):
             probs.append(prob[sample.fov])
             truths.append(sample.label[sample.fov])
         if len(probs) < len(shared) or not probs or not np.concatenate(truths).any():
-            bad.append(model_label(model))
+            bad.append(registry.label(model))
             continue
         precision, recall, _ = pr_curve(np.concatenate(probs), np.concatenate(truths))
         curves[model] = (precision, recall)
@@ -173,17 +132,8 @@ def figure_inputs(profile: str, dataset: str, models, seed: int = 0, image_id: s
                   results_root=None, data_dir=None) -> tuple[object, dict, list[str]]:
     """One test image, its labels and each model's probability map, for Figure 2.
 
-    Args:
-        profile, dataset, seed: which runs (``<dataset>-<model>-s<seed>``).
-        models: model keys, in panel order.
-        image_id: test image id; None = the first id (sorted) whose map some model kept.
-        results_root: see `afunet.reporting.results_dir`.
-        data_dir: data root.
-
-    Returns:
-        (sample, probs, notes): the afunet.data.Sample (None when the data or every map is
-        missing), model -> (H, W) float probability for the models whose map exists, and
-        one-line notes on what is missing.
+    ``image_id`` None: the image most models kept a map of. Returns (Sample, or None without
+    the data or any map; {model: (H, W) probability} where one exists; notes on what is missing).
     """
     runs = {m: Run(dataset, m, seed).name for m in models}
     kept = {m: prob_ids(profile, r, dataset, results_root) for m, r in runs.items()}
@@ -194,7 +144,7 @@ def figure_inputs(profile: str, dataset: str, models, seed: int = 0, image_id: s
                               "probability map"]
         # The image most models kept a map for; the first such id on ties.
         image_id = min(candidates, key=lambda i: (-sum(i in v for v in kept.values()), i))
-    notes = [f"{model_label(m)}: no map of image {image_id} in {runs[m]}"
+    notes = [f"{registry.label(m)}: no map of image {image_id} in {runs[m]}"
              for m in models if image_id not in kept[m]]
     options = {}
     for m in models:

@@ -14,14 +14,15 @@ every number it cites is read from the block or from a committed file it names.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from afunet.pipeline import DATASETS, plan
-from afunet.reporting.results import REPO, collect, per_image
+from afunet import registry
+from afunet.profiles import PROFILES, default_profile, get_profile
+from afunet.reporting import experiments
+from afunet.reporting.results import collect, per_image
 from afunet.reporting.stats import paired_tests
 from afunet.reporting.tables import (
     ablation_table,
@@ -29,10 +30,10 @@ from afunet.reporting.tables import (
     fmt,
     format_summary,
     mean_std,
-    model_label,
     summary_table,
 )
-from afunet.reporting.writers import to_markdown
+from afunet.reporting.writers import to_markdown, update_block
+from afunet.study import DATASETS, REPO, plan
 
 README = REPO / "README.md"
 COLUMNS = ("Method", "n", "Jaccard", "Jaccard (paper)", "F1", "F1 (paper)", "Recall",
@@ -40,9 +41,6 @@ COLUMNS = ("Method", "n", "Jaccard", "Jaccard (paper)", "F1", "F1 (paper)", "Rec
            "clDice", "Thin-vessel F1")
 CLAIM_METRICS = ("f1", "jaccard", "precision", "recall")  # the paper's claims, in its words' order
 TABLE_NAMES = {"drive": "Table 1", "stare": "Table 2"}
-# A profile's block that also shows another profile's F1 beside its own (rewritten with it).
-# cpu-e90 is the complete CPU study; cpu takes its place once the cpu study is filed.
-BESIDE = {"paper": "cpu-e90"}
 
 
 def markers(profile: str) -> tuple[str, str]:
@@ -65,7 +63,7 @@ def render_block(profile: str, results_root=None) -> str:
     df = collect(profile, results_root)
     done = df["run"].nunique() if not df.empty else 0
     lines = [f"Runs filed: {done} of {len(plan(profile))} "
-             f"(`python -m afunet.pipeline list --profile {profile}`); source: "
+             f"(`python -m afunet.study list --profile {profile}`); source: "
              f"`results/{profile}/runs/*/eval/*/metrics.json`, written by "
              f"`make readme PROFILE={profile}`.", ""]
     if df.empty:
@@ -86,7 +84,7 @@ def render_block(profile: str, results_root=None) -> str:
     cross = cross_dataset_table(df)
     if not cross.empty:
         lines += ["**Across data sets** (trained on one, tested on the other, F1 at 0.5): "
-                  + "; ".join(f"{model_label(r.model)} {r.trained_on.upper()} -> "
+                  + "; ".join(f"{registry.label(r.model)} {r.trained_on.upper()} -> "
                               f"{r.dataset.upper()} {fmt(r.f1_mean)} (n={int(r.n_seeds)})"
                               for r in cross.itertuples()) + ".", ""]
     lines += _ablation(df)
@@ -95,8 +93,8 @@ def render_block(profile: str, results_root=None) -> str:
 
 
 def _beside(df: pd.DataFrame, profile: str, results_root) -> list[str]:
-    """F1 per model and data set under this profile, the BESIDE profile and the paper."""
-    other = BESIDE.get(profile)
+    """F1 per model and data set under this profile, the one it is shown beside, the paper."""
+    other = get_profile(profile).beside
     theirs = collect(other, results_root) if other else pd.DataFrame()
     if theirs.empty:
         return []
@@ -105,7 +103,7 @@ def _beside(df: pd.DataFrame, profile: str, results_root) -> list[str]:
         for name, runs in ((other, theirs), (profile, df)):
             table = summary_table(runs, dataset).set_index("model")
             for model, r in table.drop(index="observer2", errors="ignore").iterrows():
-                row = rows.setdefault(model, {"Method": model_label(model)})
+                row = rows.setdefault(model, {"Method": registry.label(model)})
                 n = int(r["n_seeds"]) if r["n_seeds"] > 0 else 0
                 row[f"{dataset.upper()} `{name}` profile"] = (
                     f"{mean_std(r['f1_mean'], r['f1_std'])} (n={n})" if n else "")
@@ -140,7 +138,7 @@ def _claims(table: pd.DataFrame, tests: pd.DataFrame) -> list[str]:
     # A tie at the top counts for AF-UNet (its mean is then the highest).
     best = "afunet" if ours.loc["afunet", "f1_mean"] >= ours["f1_mean"].max() \
         else ours["f1_mean"].idxmax()
-    verdict = "yes" if best == "afunet" else f"no; highest: {model_label(best)}"
+    verdict = "yes" if best == "afunet" else f"no; highest: {registry.label(best)}"
     lines = [f"- AF-UNet has the highest F1 of the {len(ours)} models run here: {verdict} "
              f"{fmt(ours.loc[best, 'f1_mean'])}{_gap(ours, tests, best)} (the paper: AF-UNet "
              f"highest, {fmt(ours.loc['afunet', 'f1_paper'])})."]
@@ -167,7 +165,7 @@ def _gap(ours: pd.DataFrame, tests: pd.DataFrame, best: str) -> str:
     if pair.empty:
         return text
     row = pair.iloc[0]
-    return (f"{text}; per image AF-UNet minus {model_label(best)} {row['mean_diff']:+.4f}, "
+    return (f"{text}; per image AF-UNet minus {registry.label(best)} {row['mean_diff']:+.4f}, "
             f"Wilcoxon p = {row['wilcoxon_p']:.2g}")
 
 
@@ -175,58 +173,44 @@ def update(profile: str, path: str | Path = README, check: bool = False,
            results_root=None) -> bool:
     """Rewrite (or, with ``check``, compare) a profile's block in the README.
 
-    Args:
-        profile: whose block.
-        path: the README.
-        check: do not write; report whether the block is up to date.
-        results_root: folder holding <profile>/ (default: the repository's results/).
-
     Returns:
         True when the file holds the current block (after writing, or as found); False when
         ``check`` finds it stale. A README without the profile's markers is left alone (True).
     """
-    path = Path(path)
-    text = path.read_text()
-    begin, end = markers(profile)
-    found = re.search(re.escape(begin) + r"\n(.*?)\n?" + re.escape(end), text, flags=re.S)
-    if not found:
-        return True
-    block = render_block(profile, results_root)
-    if found.group(1).rstrip("\n") == block:
-        return True
-    if check:
-        return False
-    new = text[:found.start()] + f"{begin}\n{block}\n{end}" + text[found.end():]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
-    return True
+    found = update_block(path, f"results:{profile}", render_block(profile, results_root), check)
+    return found is not False
 
 
 def main(argv=None) -> int:
-    """Write the README's results block of a profile from results/<profile>/."""
+    """Write the README's results block of a profile from results/<profile>/, and the blocks
+    that depend on it: profiles shown beside it, experiments that vary it."""
     parser = argparse.ArgumentParser(prog="python -m afunet.reporting.readme",
                                      description=main.__doc__)
-    parser.add_argument("--profile", default="cpu",
-                        help="whose block: cpu or paper (default: cpu); others are left alone")
+    parser.add_argument("--profile", default=default_profile("cpu"), choices=list(PROFILES),
+                        help="whose block (default: %(default)s); a profile without one is "
+                        "left alone")
     parser.add_argument("--check", action="store_true",
-                        help="change nothing; exit 1 if the block differs from the results")
+                        help="change nothing; exit 1 if a block differs from the results")
     args = parser.parse_args(argv)
-    # Blocks that show this profile beside their own change with it.
-    profiles = [args.profile] + [p for p, other in BESIDE.items() if other == args.profile]
+    blocks = [(README, f"results:{args.profile}", lambda: render_block(args.profile))]
+    blocks += [(README, f"results:{p.name}", lambda p=p: render_block(p.name))
+               for p in PROFILES.values() if p.beside == args.profile]
+    blocks += [(experiments.RESULTS_README, f"experiment:{name}",
+                lambda name=name: experiments.render_experiment(name))
+               for name, profile in experiments.EXPERIMENTS.items() if profile == args.profile]
     status = 0
-    for profile in profiles:
-        begin, _ = markers(profile)
-        before = README.read_text()
-        if begin not in before:
-            print(f"README.md has no {begin} block: nothing to write for '{profile}'.")
-        elif update(profile, check=args.check):
-            done = "rewritten" if README.read_text() != before else "already up to date"
-            print(f"README.md results block of '{profile}': {done}.")
-        else:
-            print(f"README.md results block of '{profile}' differs from results/: "
-                  f"run `make readme PROFILE={args.profile}`.", file=sys.stderr)
+    for path, key, render in blocks:
+        where = f"{path.relative_to(REPO)} block {key}"
+        if f"<!-- {key}:begin -->" not in path.read_text():
+            print(f"{where}: no such markers, nothing to write.")
+            continue
+        before = path.read_text()
+        if update_block(path, key, render(), check=args.check) is False:
+            print(f"{where} differs from results/: run `make readme PROFILE={args.profile}`.",
+                  file=sys.stderr)
             status = 1
+        else:
+            print(f"{where}: {'rewritten' if path.read_text() != before else 'up to date'}.")
     return status
 
 

@@ -1,14 +1,7 @@
 """Reading the study's result files into DataFrames: one row per run, data set, rater and threshold.
 
-Layout read (written by `afunet.pipeline.execute`, one folder per run name)::
-
-    results/<profile>/runs/<run>/config.json, log.csv, summary.json
-    results/<profile>/runs/<run>/eval/<dataset>/metrics.json   pooled scores (afunet.evaluation)
-    results/<profile>/runs/<run>/eval/<dataset>/metrics.csv    one row per image x rater x rule
-    results/<profile>/runs/<run>/eval/<dataset>/probs/<id>.png probability x 255 (when kept)
-
-Everything here tolerates absence: a missing folder gives an empty table with the usual
-columns, never an exception, so notebooks can say what is missing and go on.
+Reads the pipeline's results/<profile>/runs/<run>/ (config, summary, eval/<dataset>/metrics.*,
+probs/). Missing files give empty tables, not exceptions: notebooks can say what is missing.
 """
 
 from __future__ import annotations
@@ -18,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
+from afunet.errors import AfunetError
 from afunet.metrics import METRIC_NAMES
-from afunet.pipeline import MODEL_NAMES, Run, eval_datasets, plan
+from afunet.study import REPO, Run, eval_datasets, plan
 
-REPO = Path(__file__).resolve().parents[2]
 POOLED = (*METRIC_NAMES, "accuracy_image")  # summed confusion counts over the test images
-PER_IMAGE_ONLY = ("cldice", "betti0_error", "thin_f1")  # mean over images (thin_f1: pooled if given)
+PER_IMAGE_ONLY = ("cldice", "betti0_error", "thin_f1")  # mean over images (thin_f1 pooled if given)
 AUCS = ("auc_roc", "auc_pr")  # over the pooled FOV pixels of all test images
 ALL_METRICS = (*POOLED, *PER_IMAGE_ONLY, *AUCS)
 RUN_COLUMNS = ("run", "model", "trained_on", "dataset", "seed", "skip_source")
@@ -38,28 +32,12 @@ MAKE_RUN = "make run-{run} PROFILE={profile}"
 
 
 def results_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Folder of one profile's results.
-
-    Args:
-        profile: "smoke", "cpu" or "paper".
-        results_root: folder holding <profile>/ (default: the repository's results/).
-
-    Returns:
-        <results_root>/<profile>.
-    """
+    """<results_root>/<profile>, by default the repository's results/<profile>."""
     return (Path(results_root) if results_root is not None else REPO / "results") / profile
 
 
 def figures_dir(profile: str, results_root: str | Path | None = None) -> Path:
-    """Folder of one profile's figures: figures/<profile>, beside the results folder.
-
-    Args:
-        profile: profile name.
-        results_root: as in `results_dir`; figures go to its sibling folder ``figures``.
-
-    Returns:
-        <repo>/figures/<profile>, or <results_root>/../figures/<profile>.
-    """
+    """figures/<profile> beside the results folder: <repo> or <results_root>/.. by default."""
     base = REPO if results_root is None else Path(results_root).resolve().parent
     return base / "figures" / profile
 
@@ -75,19 +53,12 @@ def run_paths(profile: str, results_root=None) -> dict[str, Path]:
 def run_status(profile: str, results_root=None) -> pd.DataFrame:
     """Which runs of a profile's plan are done, and which extra runs exist.
 
-    Args:
-        profile: profile name (its plan comes from `afunet.pipeline.plan`).
-        results_root: see `results_dir`.
-
-    Returns:
-        DataFrame, one row per run: run, planned, trained (summary.json present), evaluated
-        (data sets with metrics.json), complete (trained and evaluated on every data set the
-        pipeline evaluates it on), command (the make command that produces it).
+    Columns: run, planned, trained, evaluated, complete (trained, all sets evaluated), command.
     """
     found = run_paths(profile, results_root)
     try:
         planned = [r.name for r in plan(profile)]
-    except ValueError:
+    except AfunetError:  # not a profile: an experiment's folder, say
         planned = []
     rows = []
     for name in dict.fromkeys([*planned, *found]):
@@ -104,16 +75,7 @@ def run_status(profile: str, results_root=None) -> pd.DataFrame:
 
 
 def missing_runs(profile: str, names=None, results_root=None) -> list[str]:
-    """Names (of ``names``, default the profile's plan) whose results are absent or incomplete.
-
-    Args:
-        profile: profile name.
-        names: run names to check; None = `afunet.pipeline.plan(profile)`.
-        results_root: see `results_dir`.
-
-    Returns:
-        list of run names, in the order given.
-    """
+    """Names (of ``names``, default the profile's plan) whose results are absent or incomplete."""
     status = run_status(profile, results_root).set_index("run")
     names = list(status.index[status["planned"]]) if names is None else list(names)
     return [n for n in names if n not in status.index or not status.loc[n, "complete"]]
@@ -133,25 +95,12 @@ def missing_message(profile: str, missing: list[str], total: int | None = None) 
 
 
 def collect(profile: str, results_root=None) -> pd.DataFrame:
-    """Every evaluation of every run of a profile as one table.
+    """Every evaluation of every run of a profile as one table (``COLLECT_COLUMNS``).
 
-    Metrics come from each eval/<dataset>/metrics.json: the six confusion metrics, whole-image
-    accuracy and thin-vessel F1 are pooled (confusion counts summed over the test images;
-    thin-vessel F1 falls back to the mean over images for results written before evaluation
-    pooled it), clDice and Betti-0 error are means over images (they have no pooled form),
-    AUCs are over the pooled FOV pixels (model rows only).
-
-    Args:
-        profile: profile name.
-        results_root: see `results_dir`.
-
-    Returns:
-        DataFrame with columns ``COLLECT_COLUMNS``: one row per run x evaluated data set x rater
-        ("model", or "observer2" = the second human observer against the first, where the set
-        has one) x threshold rule ("fixed" = 0.5, "val" = pooled-F1 maximum on the run's
-        validation images, "none" for the observer). ``trained_on`` is the training set,
-        ``dataset`` the evaluated one; ``skip_source`` is AF-UNet's skip variant ("adjacent"
-        by default, "" for other models). Empty (same columns) when nothing is there.
+    One row per run x data set x rater ("model"; "observer2" vs the first observer) x rule
+    ("fixed" = 0.5, "val" = validation pooled-F1 optimum, "none"). Confusion metrics and
+    thin-vessel F1 are pooled over the test images, clDice and Betti-0 error are per-image
+    means, AUCs over pooled FOV pixels. Empty (same columns) when nothing is there.
     """
     rows = []
     for name, path in run_paths(profile, results_root).items():
@@ -176,16 +125,9 @@ def collect(profile: str, results_root=None) -> pd.DataFrame:
 
 
 def per_image(profile: str, results_root=None) -> pd.DataFrame:
-    """Every row of every metrics.csv of a profile, with the run's columns added.
+    """Every metrics.csv row of a profile with ``RUN_COLUMNS`` added; empty when none.
 
-    Args:
-        profile: profile name.
-        results_root: see `results_dir`.
-
-    Returns:
-        DataFrame: ``RUN_COLUMNS`` plus metrics.csv's columns (id as a string, e.g. "01";
-        ``threshold_rule`` renamed ``rule``, "none" for the second observer). Empty when
-        nothing is there.
+    id stays a string ("01"); threshold_rule becomes ``rule`` ("none" for the observer).
     """
     frames = []
     for name, path in run_paths(profile, results_root).items():
@@ -217,18 +159,7 @@ def prob_ids(profile: str, run: str, dataset: str, results_root=None) -> list[st
 
 
 def load_prob(profile: str, run: str, dataset: str, image_id: str, results_root=None):
-    """A kept probability map as float32 in [0, 1], or None when the file is not there.
-
-    Args:
-        profile, run, dataset, image_id: which map (results/<profile>/runs/<run>/eval/
-            <dataset>/probs/<image_id>.png, probability x 255 as 8 bits).
-        results_root: see `results_dir`.
-
-    Returns:
-        (H, W) float32 array, or None.
-    """
-    from PIL import Image
-
+    """A kept probs/<image_id>.png (8 bits) as (H, W) float32 in [0, 1]; None when absent."""
     path = (results_dir(profile, results_root) / "runs" / run / "eval" / dataset / "probs"
             / f"{image_id}.png")
     if not path.is_file():
@@ -240,12 +171,6 @@ def load_prob(profile: str, run: str, dataset: str, image_id: str, results_root=
 def run_config(profile: str, run: str, results_root=None) -> dict:
     """A run's config.json as a dict ({} when absent)."""
     return _read_json(results_dir(profile, results_root) / "runs" / run / "config.json")
-
-
-def model_order(names) -> list[str]:
-    """Model keys in the paper's table order, unknown ones after (sorted)."""
-    names = set(names)
-    return [m for m in MODEL_NAMES if m in names] + sorted(names - set(MODEL_NAMES))
 
 
 def _parse(name: str) -> Run | None:

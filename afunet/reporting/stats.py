@@ -1,11 +1,8 @@
 """Paired tests of AF-UNet against each baseline, per test image (the paper reports none).
 
-The unit of pairing is the test image: each model's metric on an image is first averaged over
-its seeds, so both models are judged on the same images and the seeds' spread does not count as
-extra samples (n = number of test images, e.g. 20 on DRIVE, 10 on STARE's 10/10 split).
-Two tests per metric: Wilcoxon's signed-rank test (no normality assumed; scipy's exact
-distribution for small n without ties) and the paired t-test; both two-sided. Holm's
-step-down correction over the baselines of a metric is given for the Wilcoxon p-values.
+Each model's metric on an image is first averaged over its seeds, so n = number of test images
+and the seeds' spread does not count as extra samples. Wilcoxon signed-rank (no normality
+assumed) and paired t-test, both two-sided; Holm's correction over baselines for Wilcoxon.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from afunet.reporting.results import model_order
+from afunet import registry
 from afunet.reporting.tables import default_variant
 
 TEST_METRICS = ("f1", "jaccard", "recall", "precision", "accuracy", "cldice", "betti0_error",
@@ -32,20 +29,9 @@ def paired_tests(per_image_df: pd.DataFrame, dataset: str, reference: str = "afu
                  rule: str = "fixed", metrics=TEST_METRICS) -> pd.DataFrame:
     """Wilcoxon signed-rank and paired t-tests of ``reference`` against every other model.
 
-    Args:
-        per_image_df: `per_image`'s table (one row per run x data set x image x rater x rule).
-        dataset: data set trained and tested on (cross-data-set rows are left out).
-        reference: model compared with the others (the paper's: "afunet").
-        rule: threshold rule, "fixed" or "val".
-        metrics: metric columns tested.
-
-    Returns:
-        DataFrame with ``TEST_COLUMNS``, one row per baseline x metric: n_images (images
-        scored by both), seeds per model, means over images of the seed-averaged values,
-        mean_diff = reference - baseline, reference_better (in the metric's good direction;
-        Betti-0 error: lower), the statistics and two-sided p-values (NaN when n < 2), and
-        Holm-corrected Wilcoxon p-values over the baselines of each metric. Empty when the
-        reference or every baseline is missing.
+    One row per baseline x metric (``TEST_COLUMNS``), in-domain runs only: mean_diff =
+    reference - baseline, reference_better in the metric's good direction, p NaN when n < 2,
+    wilcoxon_p_holm per metric. Empty when the reference or every baseline is missing.
     """
     df = per_image_df
     sel = df[(df["dataset"] == dataset) & (df["trained_on"] == dataset)
@@ -57,7 +43,7 @@ def paired_tests(per_image_df: pd.DataFrame, dataset: str, reference: str = "afu
     seeds = sel.groupby("model")["seed"].nunique()
     ref = means.loc[reference]
     rows = []
-    for baseline in model_order(sel["model"].unique()):
+    for baseline in registry.order(sel["model"].unique()):
         if baseline == reference:
             continue
         other = means.loc[baseline]
@@ -80,11 +66,7 @@ def paired_tests(per_image_df: pd.DataFrame, dataset: str, reference: str = "afu
 
 
 def wilcoxon(diff: np.ndarray) -> tuple[float, float]:
-    """Two-sided Wilcoxon signed-rank test of paired differences: (statistic, p).
-
-    Zero differences are dropped (Wilcoxon's convention); all-zero differences give p = 1.
-    Fewer than 2 pairs give NaN.
-    """
+    """Two-sided Wilcoxon signed-rank (statistic, p); zeros dropped, all zero: p 1, n < 2: NaN."""
     diff = np.asarray(diff, float)
     if diff.size < 2:
         return np.nan, np.nan
@@ -97,11 +79,7 @@ def wilcoxon(diff: np.ndarray) -> tuple[float, float]:
 
 
 def ttest(diff: np.ndarray) -> tuple[float, float]:
-    """Two-sided one-sample t-test of paired differences against 0: (t, p).
-
-    NaN for fewer than 2 pairs or identical differences (no spread: t is undefined); p = 1
-    when every difference is 0.
-    """
+    """Two-sided t-test of differences against 0 (t, p); all zero: p 1, n < 2 or no spread: NaN."""
     diff = np.asarray(diff, float)
     if diff.size < 2:
         return np.nan, np.nan

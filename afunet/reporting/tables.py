@@ -1,8 +1,7 @@
 """The study's tables: ours beside the paper's (Tables 1 and 2), cross-data-set, ablation, cost.
 
-Every table is built from `collect`'s long table (one row per run x data set x rater x rule):
-the metric of each run first (pooled over the test images), then the mean and standard
-deviation over seeds (ddof=1; empty with a single seed).
+From `collect`'s long table: each run's metric pooled over its test images, then mean and std
+over seeds (ddof=1, empty with one seed). Rule "fixed" = 0.5, "val" = chosen on validation.
 """
 
 from __future__ import annotations
@@ -12,17 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from afunet import models
-from afunet.pipeline import MODEL_NAMES, Run
-from afunet.reporting.results import model_order
+from afunet import registry
+from afunet.study import Run
 
 PAPER_CSV = Path(__file__).resolve().parents[1] / "paper" / "paper_tables.csv"
 PAPER_METRICS = ("jaccard", "f1", "recall", "precision", "accuracy")
-# The paper's method names (as in paper_tables.csv) -> model keys of afunet.models.
-PAPER_METHODS = {"UNet": "unet", "UNet++": "unetpp", "ResUNet": "resunet",
-                 "ResUNet++": "resunetpp", "AttentionUNet": "attention_unet",
-                 "AF-UNet": "afunet"}
-MODEL_LABELS = {**models.MODEL_LABELS, "observer2": "2nd human observer"}
 METRIC_LABELS = {"jaccard": "Jaccard", "f1": "F1", "recall": "Recall",
                  "precision": "Precision", "accuracy": "Acc (FOV)",
                  "accuracy_image": "Acc (image)", "specificity": "Specificity",
@@ -38,24 +31,11 @@ ABLATION_METRICS = ("f1", "jaccard", "recall", "precision", "cldice", "betti0_er
 SKIP_VARIANTS = ("adjacent", "first", "none")  # AF-UNet's skip sources; "adjacent" = default
 
 
-def model_label(key: str) -> str:
-    """Display name of a model key (or "2nd human observer")."""
-    return MODEL_LABELS.get(key, key)
-
-
 def paper_table(dataset: str) -> pd.DataFrame:
-    """The paper's Table 1 (DRIVE) or Table 2 (STARE), from afunet/paper/paper_tables.csv.
-
-    Args:
-        dataset: "drive" or "stare" (any case); other sets give an empty table.
-
-    Returns:
-        DataFrame with columns model (key), method (as printed), jaccard, f1, recall,
-        precision, accuracy; in the paper's row order.
-    """
+    """The paper's Table 1 / 2 ("drive" / "stare", else empty): model, method, its 5 metrics."""
     table = pd.read_csv(PAPER_CSV)
     table = table[table["dataset"].str.lower() == dataset.lower()].copy()
-    table.insert(0, "model", table["method"].map(PAPER_METHODS))
+    table.insert(0, "model", table["method"].map(registry.paper_methods()))
     return table.drop(columns="dataset").reset_index(drop=True)
 
 
@@ -68,30 +48,20 @@ def in_domain(df: pd.DataFrame, dataset: str, rule: str = "fixed") -> pd.DataFra
 
 def summary_table(df: pd.DataFrame, dataset: str, rule: str = "fixed",
                   metrics=TABLE_METRICS, observer: bool = True) -> pd.DataFrame:
-    """Mean and standard deviation over seeds per model, beside the paper's numbers.
+    """Mean and std over seeds per model trained and tested on ``dataset``, beside the paper.
 
-    Args:
-        df: `collect`'s table.
-        dataset: data set trained and tested on (cross-data-set rows are left out).
-        rule: threshold rule, "fixed" (0.5) or "val" (chosen on validation images).
-        metrics: metric columns to summarise.
-        observer: add the second human observer's row (pooled, against the first observer).
-
-    Returns:
-        DataFrame, one row per model (every model of the paper's table for DRIVE and STARE,
-        with n_seeds 0 where we have no run; only the models found for other sets), then the
-        observer: model, method, rule, n_seeds, seeds, ``<m>_mean``, ``<m>_std`` per metric,
-        ``<m>_paper`` and ``<m>_diff`` (ours - paper) for the paper's metrics. The paper's
-        ``accuracy`` is compared with ours inside the FOV in ``accuracy_diff`` and with ours
-        over the whole image in ``accuracy_image_diff``.
+    Rows: models found or in the paper's table (n_seeds 0 without runs), then, with ``observer``,
+    the second observer against the first. Columns: model, method, rule, n_seeds, seeds,
+    ``<m>_mean``, ``<m>_std``, ``<m>_paper``, ``<m>_diff`` (ours - paper; the paper's accuracy
+    is compared with ours in the FOV and, as accuracy_image_diff, over the whole image).
     """
     rows_in = in_domain(df, dataset, rule)
     paper = paper_table(dataset).set_index("model")
-    models = model_order([*rows_in["model"].unique(), *paper.index])
+    models = registry.order([*rows_in["model"].unique(), *paper.index])
     rows = []
     for model in models:
         part = rows_in[rows_in["model"] == model]
-        row = dict(model=model, method=model_label(model), rule=rule,
+        row = dict(model=model, method=registry.label(model), rule=rule,
                    n_seeds=int(part["seed"].nunique()),
                    seeds=",".join(str(s) for s in sorted(part["seed"].unique())))
         for m in metrics:
@@ -132,17 +102,10 @@ def results_table(df: pd.DataFrame, dataset: str, rules=("fixed", "val"),
 
 def format_summary(table: pd.DataFrame, metrics=TABLE_METRICS, digits: int = 4,
                    paper: bool = True) -> pd.DataFrame:
-    """A `summary_table` / `results_table` as text cells: "0.8123 ± 0.0031", paper beside.
+    """A `summary_table` / `results_table` as text: Method, Threshold, n, "0.8123 ± 0.0031"...
 
-    Args:
-        table: output of `summary_table` or `results_table`.
-        metrics: metrics to show, in order.
-        digits: decimals.
-        paper: add a "(paper)" column after each of the paper's metrics; the paper's accuracy
-            follows our whole-image accuracy, the count it fits.
-
-    Returns:
-        DataFrame of strings: Method, Threshold, n (seeds), then the metric columns.
+    ``paper`` adds a "(paper)" column after each paper metric (its accuracy after our
+    whole-image accuracy, the quantity it matches).
     """
     out = pd.DataFrame({"Method": table["method"],
                         "Threshold": table["rule"].map(RULE_LABELS).fillna(table["rule"]),
@@ -170,15 +133,7 @@ EXTRA_VIEW = ("Method", "Threshold", "n", "clDice", "Betti-0 error", "Thin-vesse
 
 
 def table_parts(shown: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """A `format_summary` table in two readable parts: the paper's metrics, then the others.
-
-    Args:
-        shown: output of `format_summary`.
-
-    Returns:
-        [("the paper's metrics", ...), ("beyond the paper", ...)], parts without a metric
-        column left out; pass it as ``display`` to `write_table`.
-    """
+    """A `format_summary` table split in [(title, part)]: the paper's metrics, then the rest."""
     parts = []
     for title, columns in (("the paper's metrics", PAPER_VIEW), ("beyond the paper", EXTRA_VIEW)):
         keep = [c for c in columns if c in shown.columns]
@@ -191,24 +146,16 @@ def cross_dataset_table(df: pd.DataFrame, rule: str = "fixed",
                         metrics=CROSS_METRICS) -> pd.DataFrame:
     """Models tested on a data set they were not trained on, beside their in-domain F1.
 
-    Args:
-        df: `collect`'s table.
-        rule: threshold rule (the threshold always comes from the training set's validation
-            images, so "val" is the deployable one).
-        metrics: metrics to summarise (mean and std over seeds).
-
-    Returns:
-        DataFrame, one row per model x training set x test set with trained_on != dataset:
-        model, method, trained_on, dataset, n_seeds, ``<m>_mean``, ``<m>_std``, and
-        f1_in_domain (the same model trained on the test set, mean over seeds), f1_gap
-        (in-domain - cross). Empty when there is no cross-data-set evaluation.
+    Thresholds come from the training set's validation images, so rule "val" is the deployable
+    one. One row per model x trained_on x dataset: ``<m>_mean``, ``<m>_std``, f1_in_domain
+    (model trained on the test set), f1_gap (in-domain - cross). Empty without such runs.
     """
     keep = ((df["trained_on"] != df["dataset"]) & (df["rater"] == "model")
             & (df["rule"] == rule) & default_variant(df))
     cross = df[keep]
     rows = []
     for (model, src, dst), part in cross.groupby(["model", "trained_on", "dataset"]):
-        row = dict(model=model, method=model_label(model), trained_on=src, dataset=dst,
+        row = dict(model=model, method=registry.label(model), trained_on=src, dataset=dst,
                    rule=rule, n_seeds=int(part["seed"].nunique()))
         for m in metrics:
             row[f"{m}_mean"] = part[m].mean()
@@ -220,7 +167,7 @@ def cross_dataset_table(df: pd.DataFrame, rule: str = "fixed",
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    order = {m: i for i, m in enumerate(model_order(out["model"]))}
+    order = {m: i for i, m in enumerate(registry.order(out["model"]))}
     return out.sort_values(["trained_on", "dataset", "model"],
                            key=lambda s: s.map(order) if s.name == "model" else s,
                            ignore_index=True)
@@ -231,20 +178,9 @@ def ablation_table(df: pd.DataFrame, dataset: str = "drive", seed: int = 0,
                    reference: str | None = "unet") -> pd.DataFrame:
     """AF-UNet's skip-source variants side by side: validation and test numbers of one seed.
 
-    Args:
-        df: `collect`'s table.
-        dataset: training and test set of the ablation (the pipeline's: DRIVE).
-        seed: seed of the runs compared (the pipeline trains the variants with seed 0 only,
-            so the default variant's other seeds are not mixed in).
-        rule: threshold rule of the test metrics.
-        metrics: test metrics shown.
-        reference: a model whose run of the same seed is added as a last row for comparison
-            (default U-Net: "none" is U-Net's architecture); None for no such row.
-
-    Returns:
-        DataFrame, one row per variant in ``SKIP_VARIANTS`` order (present or not), then the
-        reference: variant, run, present, rule, params, best_epoch, best_val_loss, best_val_f1,
-        epochs_run, train_seconds, then the test metrics (NaN where the run is missing).
+    One seed, as the pipeline trains the variants with seed 0 only. Rows: ``SKIP_VARIANTS``
+    (present or not), then ``reference``'s run (U-Net = the "none" architecture; None: no row).
+    Columns: variant, run, present, rule, run info, test metrics (NaN where the run is missing).
     """
     sel = df[(df["trained_on"] == dataset) & (df["dataset"] == dataset) & (df["seed"] == seed)
              & (df["rater"] == "model") & (df["rule"] == rule)]
@@ -316,25 +252,14 @@ def format_efficiency(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     return out
 
 
-def model_costs(widths=(16, 64), size: int = 512, models=MODEL_NAMES) -> pd.DataFrame:
-    """Parameters and forward GFLOPs of each model at each width, for one size x size image.
-
-    Counted on torch's "meta" device (no memory, about a second per model at width 64) by
-    `afunet.models.table.count`: FLOPs of convolutions and matrix products, a multiply-add = 2.
-
-    Args:
-        widths: channel widths of the first stage (the paper: 64).
-        size: input side in pixels (the paper's Figure 1: 512).
-        models: model keys.
-
-    Returns:
-        DataFrame with columns model, width, size, params, gflops.
-    """
+def model_costs(widths=(16, 64), size: int = 512, models=None) -> pd.DataFrame:
+    """Columns model, width, size, params, gflops (forward; a multiply-add counts 2)."""
+    # Imported here: it needs torch, which the rest of reporting does without.
     from afunet.models.table import count
 
     rows = []
     for width in widths:
-        for model in models:
+        for model in models or registry.names():
             s = count(model, width, size)
             rows.append(dict(model=model, width=width, size=size, params=int(s["params"]),
                              gflops=float(s["gflops"])))
@@ -345,22 +270,12 @@ def efficiency_table(df: pd.DataFrame, costs: pd.DataFrame, bench: pd.DataFrame 
                      dataset: str = "drive", rule: str = "fixed") -> pd.DataFrame:
     """Cost beside accuracy per model: parameters, GFLOPs, latency, training time, F1.
 
-    Args:
-        df: `collect`'s table (F1 and training time of the runs; may be empty).
-        costs: `model_costs` output (one or more widths).
-        bench: optional bench CSV (afunet.bench.FIELDS) of one device: infer_ms and
-            train_images_per_s per model are added (each at its fastest setting,
-            `bench_best`).
-        dataset: in-domain data set whose F1 is shown.
-        rule: threshold rule of the F1.
-
-    Returns:
-        DataFrame, one row per model: params_w<W> and gflops_w<W> per width, infer_ms,
-        train_images_per_s (with bench), n_seeds, f1_mean, f1_std, train_minutes (mean over
-        the runs of ``dataset``), epochs_run.
+    Columns: params_w<W>, gflops_w<W> per width of ``costs``; infer_ms, train_images_per_s
+    from an optional one-device ``bench`` CSV (`bench_best`); n_seeds, f1_mean, f1_std,
+    train_minutes, epochs_run over ``dataset``'s in-domain runs.
     """
-    out = pd.DataFrame({"model": model_order(costs["model"].unique())})
-    out["method"] = out["model"].map(model_label)
+    out = pd.DataFrame({"model": registry.order(costs["model"].unique())})
+    out["method"] = out["model"].map(registry.label)
     for width, part in costs.groupby("width"):
         part = part.set_index("model")
         out[f"params_w{width}"] = out["model"].map(part["params"])
@@ -383,21 +298,11 @@ def efficiency_table(df: pd.DataFrame, costs: pd.DataFrame, bench: pd.DataFrame 
 def bench_best(bench: pd.DataFrame) -> pd.DataFrame:
     """One row per model of an `afunet bench` CSV, each figure at its own fastest setting.
 
-    A CSV may time several precisions and memory formats per model, and the setting that
-    trains fastest need not infer fastest (on the H200, ResUNet++ trains fastest in bf16 +
-    channels_last but infers one image 8x slower that way than in fp32).
-
-    Args:
-        bench: the CSV as read by pandas (columns of afunet.bench.FIELDS).
-
-    Returns:
-        DataFrame in the paper's model order: model, device_name, width, size (H x W),
-        precision, channels_last, train_images_per_s, train_step_ms (the setting with the
-        highest training throughput), infer_ms, infer_precision, infer_channels_last (the
-        setting with the lowest inference latency).
+    The setting (precision, memory format) that trains fastest need not infer fastest, so
+    train_* / precision / channels_last and infer_* columns may come from different rows.
     """
     best = _fastest(bench, "train_images_per_s", ascending=False)
-    best = best.loc[model_order(best.index)].reset_index()
+    best = best.loc[registry.order(best.index)].reset_index()
     best["size"] = best["height"].astype(str) + " x " + best["input_width"].astype(str)
     if "infer_ms" in bench:
         quick = _fastest(bench, "infer_ms", ascending=True)
@@ -443,7 +348,7 @@ def _observer_rows(df: pd.DataFrame, dataset: str, metrics) -> list[dict]:
         return []
     obs = obs.sort_values("trained_on", key=lambda s: s != dataset, kind="stable")
     first = obs.iloc[0]
-    row = dict(model="observer2", method=model_label("observer2"), rule="none",
+    row = dict(model="observer2", method=registry.label("observer2"), rule="none",
                n_seeds=np.nan, seeds="")
     for m in metrics:
         row[f"{m}_mean"] = first[m] if m in first else np.nan

@@ -1,8 +1,6 @@
 """Writing a table as CSV (all digits), Markdown and LaTeX (rounded), each file atomically.
 
-Markdown and LaTeX are written here rather than by pandas: ``DataFrame.to_markdown`` needs the
-optional package tabulate and ``to_latex`` needs jinja2, and a table of a dozen rows does not
-justify a dependency.
+Markdown and LaTeX are written here: pandas would need tabulate and jinja2 for a dozen rows.
 """
 
 from __future__ import annotations
@@ -24,21 +22,10 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 def write_table(df: pd.DataFrame, stem: str | Path, *, display=None,
                 caption: str | None = None, digits: int = 4,
                 formats=FORMATS) -> list[Path]:
-    """Write ``stem.csv``, ``stem.md`` and ``stem.tex``; each appears whole or not at all.
+    """Write ``stem.csv`` (unrounded), ``stem.md`` and ``stem.tex``, each whole or not at all.
 
-    Args:
-        df: the table; the CSV holds it unrounded (for further analysis).
-        stem: path without suffix, e.g. ``results/cpu/table1_drive``; folders are created.
-        display: the human-readable version for Markdown and LaTeX (e.g. from
-            `format_summary`): a DataFrame, or a list of (title, DataFrame) parts written one
-            after the other (a wide table split into readable pieces); None = ``df`` with
-            floats rounded to ``digits``.
-        caption: LaTeX caption, also written as a first line of the Markdown file.
-        digits: decimals of floats in the Markdown and LaTeX versions.
-        formats: which of "csv", "md", "tex" to write.
-
-    Returns:
-        paths written, in the order of ``formats``.
+    Markdown and LaTeX show ``display`` (a DataFrame, or (title, DataFrame) parts one after
+    another; None: ``df`` rounded to ``digits``); ``caption`` heads both. Returns the paths.
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -131,3 +118,25 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def update_block(path: str | Path, key: str, block: str, check: bool = False) -> bool | None:
+    """Replace what stands between ``<!-- key:begin -->`` and ``<!-- key:end -->`` in a file.
+
+    Markers keep generated blocks inside hand-written prose. True: the file holds ``block``;
+    False: ``check`` (writes nothing) found it stale; None: no markers, file left alone.
+    """
+    path = Path(path)
+    text = path.read_text()
+    begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
+    found = re.search(re.escape(begin) + r"\n(.*?)\n?" + re.escape(end), text, flags=re.S)
+    if not found:
+        return None
+    block = block.rstrip("\n")
+    if found.group(1).rstrip("\n") == block:
+        return True
+    if check:
+        return False
+    _write_atomic(path, text[:found.start()] + f"{begin}\n{block}\n{end}"
+                  + text[found.end():])
+    return True

@@ -1,13 +1,13 @@
-"""Training: one config dataclass, named profiles, a resumable loop, safe checkpoints.
+"""Training: a resumable loop and safe checkpoints; configs and profiles are torch-free.
 
     >>> from afunet.training import make_config, train
     >>> summary = train(make_config("smoke"), "runs/smoke")
 """
 
+from afunet.config import TrainConfig, parse_overrides
+from afunet.profiles import PROFILES, make_config
 from afunet.training.checkpoint import export_checkpoint, load_checkpoint_dict
-from afunet.training.config import TrainConfig, parse_overrides
 from afunet.training.loop import train
-from afunet.training.profiles import PROFILES, make_config
 
 __all__ = [
     "PROFILES",

@@ -1,21 +1,7 @@
 """Checkpoint files: written atomically, read without ever unpickling arbitrary objects.
 
-A checkpoint is a dict of tensors and plain values (str, int, float, bool, None, lists, dicts):
-
-    format        FORMAT
-    model         the model's state_dict
-    model_config  create_model arguments (name, in_channels, out_channels, width, options)
-    config        the TrainConfig as a dict
-    split         {"train_ids": [...], "val_ids": [...]}
-    image_size    [height, width] of the training images as the network saw them
-    epoch         the epoch these weights are from (1-based)
-    val_loss      validation loss at that epoch
-    environment   versions and hardware (afunet.device.environment)
-    optimizer     Adam state (last.pt only: what resuming needs)
-    state         early-stopping state and the per-epoch history (last.pt only)
-
-Reading uses ``torch.load(..., weights_only=True)``: a file holding any other object (a class
-instance, a function) is refused with CheckpointError instead of running its code.
+A checkpoint is a dict of tensors and plain values: CORE_KEYS (model = state_dict, model_config
+= create_model arguments, config = TrainConfig dict, ...), plus optimizer and state in last.pt.
 """
 
 from __future__ import annotations
@@ -35,10 +21,7 @@ CORE_KEYS = ("format", "model", "model_config", "config", "split", "image_size",
 
 
 def save_checkpoint(payload: dict, path: str | Path) -> None:
-    """Write atomically: a temporary file in the same folder, then os.replace.
-
-    A run killed mid-write leaves the previous checkpoint intact, never a truncated one.
-    """
+    """Write via a temporary file and os.replace: a kill mid-write keeps the old file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -49,18 +32,7 @@ def save_checkpoint(payload: dict, path: str | Path) -> None:
 
 
 def load_checkpoint_dict(path: str | Path, map_location="cpu") -> dict:
-    """Read a checkpoint as a dict of tensors and plain values.
-
-    Args:
-        path: a .pt file written by afunet (training or `export_checkpoint`).
-        map_location: where tensors go (torch.load's argument).
-
-    Returns:
-        the checkpoint dict (keys in the module docstring).
-
-    Raises:
-        CheckpointError: missing, corrupt, not an afunet checkpoint, or holding pickled objects.
-    """
+    """An afunet .pt file's dict; CheckpointError if missing, corrupt or holding pickled objects."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
@@ -101,18 +73,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float16) -> Path:
-    """Write a small shareable copy: weights in ``dtype``, config and provenance, no optimizer.
+    """Write a small shareable copy of ``src``: weights in ``dtype``, config, no optimizer.
 
-    Loading casts the weights back to float32 (``load_state_dict`` copies into the model's
-    tensors); half precision changes predicted probabilities by about 1e-3.
-
-    Args:
-        src: a checkpoint file or run folder (best.pt is taken).
-        dst: the file to write.
-        dtype: floating-point type of the weights (torch.float16, torch.bfloat16, torch.float32).
-
-    Returns:
-        dst as a Path.
+    Loading casts back to float32; float16 changes predicted probabilities by about 1e-3.
     """
     payload = load_checkpoint_dict(resolve_checkpoint(src))
     out = {k: payload[k] for k in CORE_KEYS if k in payload}

@@ -1,19 +1,9 @@
-"""The training loop: Adam at a fixed learning rate on Dice + BCE, early stopping on validation loss.
+"""The training loop: Adam at a fixed learning rate on Dice + BCE, early stopping on val loss.
 
-Paper, section 3.3: "a composite loss function combined with Dice loss and binary cross-entropy
-loss ... optimized by Adam optimizer, and the learning rate is fixed ... we adopt the early stop
-strategy according to the validation loss."
-
-A run folder holds:
-    config.json   the TrainConfig
-    log.csv       one row per epoch, written as the run goes
-    last.pt       weights, optimizer and early-stopping state after the latest epoch (resuming)
-    best.pt       weights at the lowest validation loss (evaluation, inference)
-    summary.json  written at the end; its presence marks the run as finished
-
-Reproducibility: the seed fixes initialisation; each epoch draws its data order and augmentation
-from a generator seeded with (seed, epoch), so resuming needs no random state beyond the epoch
-number, and a run killed at any point and restarted gives the same weights as one that was not.
+This is the recipe of the paper's section 3.3. A run folder holds config.json, log.csv (one row
+per epoch), last.pt (state for resuming), best.pt (lowest validation loss) and summary.json
+(written last: it marks the run finished). Each epoch draws data order and augmentation from a
+generator seeded by (seed, epoch), so a run killed and resumed gives the same weights.
 """
 
 from __future__ import annotations
@@ -32,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from afunet.config import TrainConfig
 from afunet.data import DEFAULT_N_VAL, train_val_split
 from afunet.data.cache import load_tensors
 from afunet.data.transforms import Augment, normalize
@@ -48,7 +39,6 @@ from afunet.errors import AfunetError
 from afunet.losses import DiceBCELoss
 from afunet.models import create_model
 from afunet.training.checkpoint import FORMAT, load_checkpoint_dict, save_checkpoint
-from afunet.training.config import TrainConfig
 
 LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_f1", "lr", "seconds", "elapsed")
 # Settings that change how fast a run goes but not what it computes: a run may resume with
@@ -69,18 +59,12 @@ def train(
     """Train one model, resuming from ``out_dir/last.pt`` if a previous run stopped early.
 
     Args:
-        config: every setting of the run.
         out_dir: the run folder (created); a finished run (summary.json present) is not redone.
-        root: data root (default: afunet.data.resolve_root()).
-        cache_dir: tensor cache folder (default: afunet.data.cache.default_cache_dir()).
-        progress: show tqdm bars (only on a terminal).
-        on_epoch_end: called with each epoch's log row after its checkpoint is written (an
-            exception raised there stops the run as a kill would; tests use it).
-        deadline: a wall-clock time (``time.time()``) by which training must end, for a
-            leased GPU: after a first epoch, no epoch starts that the last epoch's duration
-            says would end after it, and the run is filed with the best weights so far and
-            ``stopped_by: "deadline"`` in summary.json. None (default): the run ends by its
-            epochs cap or its patience only, the same on any machine.
+        on_epoch_end: called with each epoch's log row after its checkpoint is written; an
+            exception raised there stops the run as a kill would (tests use it).
+        deadline: ``time.time()`` by which training must end (a leased GPU): no epoch starts that
+            the last epoch's duration says would end after it, and summary.json says
+            ``stopped_by: "deadline"``. None: only the epochs cap and patience end a run.
 
     Returns:
         the summary dict, also written to summary.json.
