@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
+import os
 import statistics
 import sys
 import time
@@ -20,7 +22,9 @@ from pathlib import Path
 
 import torch
 
+from afunet import registry
 from afunet.device import (
+    PRECISIONS,
     ChannelsLastError,
     autocast,
     check_channels_last,
@@ -30,6 +34,7 @@ from afunet.device import (
     resolve_precision,
     synchronize,
 )
+from afunet.errors import AfunetError, UsageError
 from afunet.losses import DiceBCELoss
 from afunet.models import ModelError, create_model, list_models, summary
 
@@ -56,22 +61,19 @@ def bench(
     """Time every model (x precision x memory format) and optionally write a CSV to ``out``.
 
     Returns one dict per setting, keyed by FIELDS; a setting that
-    `afunet.device.check_channels_last` refuses is skipped with a message.
+    `afunet.device.check_channels_last` refuses is skipped with a message. Invalid settings
+    raise UsageError before anything is timed.
     """
-    names = list_models() if not models or models == ["all"] else list(models)
-    unknown = [n for n in names if n not in list_models()]
-    if unknown:
-        raise ModelError(f"unknown model(s) {', '.join(unknown)}; choose from: all, "
-                         f"{', '.join(list_models())}")
-    height, width_px = (size, size) if isinstance(size, int) else size
+    names, size, precisions, layouts, out = _check_settings(
+        models, width, size, batch_size, steps, warmup, precisions, channels_last, out)
     dev = resolve_device(device)
     rows = []
     if verbose:
         print(f"{'model':<15} {'prec':<5} {'NHWC':<5} {'params':>10} {'GFLOP':>8} "
               f"{'train img/s':>11} {'GFLOP/s':>8} {'infer ms':>9} {'GFLOP/s':>8}", flush=True)
-    for name, prec, cl in itertools.product(names, precisions, channels_last):
+    for name, prec, cl in itertools.product(names, precisions, layouts):
         try:
-            row = bench_one(name, width, (height, width_px), batch_size, steps, warmup, dev,
+            row = bench_one(name, width, size, batch_size, steps, warmup, dev,
                             resolve_precision(prec, dev), resolve_channels_last(cl, dev))
         except ChannelsLastError as err:  # one unsafe setting need not end the whole table
             print(f"{name:<15} skipped: {err}", file=sys.stderr, flush=True)
@@ -83,13 +85,89 @@ def bench(
                   f"{row['train_images_per_s']:>11.3f} {row['train_gflop_per_s']:>8.1f} "
                   f"{row['infer_ms']:>9.1f} {row['infer_gflop_per_s']:>8.1f}", flush=True)
     if out is not None:
+        _write_csv(rows, out)
+    return rows
+
+
+def _check_settings(models, width, size, batch_size, steps, warmup, precisions, channels_last,
+                    out):
+    """`bench`'s arguments checked, as (names, (height, width), precisions, layouts, out).
+
+    Raises UsageError naming the setting, its value and the valid range.
+    """
+    models, precisions, channels_last = ([v] if isinstance(v, str) else v for v in
+                                         (models, precisions, channels_last))
+    names = list_models() if not models or list(models) == ["all"] else list(models)
+    unknown = [n for n in names if n not in list_models()]
+    if unknown:
+        raise ModelError(f"unknown model(s) {', '.join(map(str, unknown))}; choose from: all, "
+                         f"{', '.join(list_models())}")
+    for key, value, low in (("steps", steps, 1), ("warmup", warmup, 0),
+                            ("batch_size", batch_size, 1), ("width", width, 1)):
+        if not _whole(value, low):
+            raise UsageError(f"bench setting {key}={value!r} is invalid: expected a whole "
+                             f"number >= {low}")
+    sides = (size, size) if isinstance(size, int) else tuple(size) if isinstance(
+        size, (tuple, list)) else ()
+    if len(sides) != 2 or not all(_whole(v, 1) for v in sides):
+        raise UsageError(f"bench setting size={size!r} is invalid: expected a whole number "
+                         ">= 1 or (height, width) of such, e.g. 512 or (584, 565)")
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad or not precisions:
+        raise UsageError(f"bench setting precision={(bad or [precisions])[0]!r} is invalid: "
+                         f"expected one or more of {', '.join(PRECISIONS)}")
+    layouts = [{"true": True, "false": False}.get(v, v) if isinstance(v, str) else v
+               for v in channels_last]
+    bad = [v for v in layouts if not (v == "auto" or isinstance(v, bool))]
+    if bad or not layouts:
+        raise UsageError(f"bench setting channels_last={(bad or [channels_last])[0]!r} is "
+                         "invalid: expected one or more of auto, true, false")
+    for name in names:
+        _check_batch_norm(name, batch_size, sides)
+    if out is not None:
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="") as f:
+        if out.is_dir():
+            raise UsageError(f"bench output {out} is a folder; give a CSV file name")
+        try:  # before timing, so that a bad --out costs nothing
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the folder of bench output {out} ({exc}); "
+                             "give a writable --out path") from None
+    return names, sides, tuple(precisions), layouts, out
+
+
+def _whole(value, low: int) -> bool:
+    """Whether ``value`` is an int (not a bool) >= ``low``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _check_batch_norm(name: str, batch_size: int, size: tuple[int, int]) -> None:
+    """Refuse a batch and size that leave one value per channel at the deepest stage.
+
+    Models pad to a multiple of `multiple`; batch norm in training needs two values there.
+    """
+    multiple = getattr(registry.MODELS[name].load(), "multiple", 1)
+    if batch_size * math.ceil(size[0] / multiple) * math.ceil(size[1] / multiple) < 2:
+        raise UsageError(
+            f"bench: batch_size={batch_size} at size {size[0]}x{size[1]} leaves one value per "
+            f"channel at the deepest stage of {name}, where batch norm needs two to train; "
+            f"use batch_size >= 2 or a side above {multiple}"
+        )
+
+
+def _write_csv(rows: list[dict], out: Path) -> None:
+    """Write the table via a temporary file: a failed write keeps an older CSV."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=FIELDS)
             writer.writeheader()
             writer.writerows(rows)
-    return rows
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise AfunetError(f"cannot write the bench table to {out} ({exc.strerror or exc}); "
+                          "give a writable --out path") from None
 
 
 def bench_one(name, width, size, batch_size, steps, warmup, device, precision, channels_last):

@@ -1,22 +1,21 @@
 """The `afunet` command: data, train, evaluate, predict, bench.
 
-Errors a user can fix (afunet.errors.AfunetError) print as one line, ``afunet: error: ...``,
-with no traceback and exit status 2; `afunet data` exits 1 instead, as it does when a check
-finds a problem. Each sub-command imports its heavy modules (torch) when it runs, so that
+Every error prints as one line, ``afunet: error: ...``, naming the file or setting and the fix:
+exit status 2 for a usage error (an invalid or contradictory setting), 1 for a failure (missing
+data, a busy run folder, a full disk); ``afunet --debug ...`` shows the traceback. Each sub-command imports its heavy modules (torch) when it runs, so that
 `afunet --help` and a mistyped option answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import afunet
 from afunet import registry
 from afunet.config import TrainConfig
 from afunet.data.cli import add_parser as add_data_parser
-from afunet.errors import AfunetError, print_error
+from afunet.errors import AfunetError, UsageError, print_error, run_command
 from afunet.profiles import PROFILES, default_profile
 from afunet.study import Run
 
@@ -70,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'afunet COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"afunet {afunet.__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (for bug reports)")
     parser.add_argument("--data-dir", metavar="DIR", default=None,
                         help="data root (default: $AFUNET_DATA, else <repo>/data)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -93,11 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(default: {TrainConfig().model})")
     p.add_argument("--dataset", help="drive, stare, chase_db1 or synthetic "
                    f"(default: the profile's: {_per_profile('dataset')})")
-    p.add_argument("--seed", type=int, help="initialisation, data order and augmentation "
+    p.add_argument("--seed", type=_at_least(0), help="initialisation, data order and augmentation "
                    f"(default: {TrainConfig().seed})")
-    p.add_argument("--width", type=int, help="channels of the first stage "
+    p.add_argument("--width", type=_at_least(1), help="channels of the first stage "
                    f"(default: the profile's: {_per_profile('width')})")
-    p.add_argument("--epochs", type=int, help="maximum number of epochs; early stopping "
+    p.add_argument("--epochs", type=_at_least(1), help="maximum number of epochs; early stopping "
                    f"may end sooner (default: the profile's: {_per_profile('epochs')})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any TrainConfig field (listed with a comment each in "
@@ -134,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, metavar="PATH",
                    help="checkpoint file or run folder (uses its best.pt)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--threshold", type=float, default=0.5, help="vessel if prob >= this (0.5)")
+    p.add_argument("--threshold", type=_probability, default=0.5,
+                   help="vessel if prob >= this, in [0, 1] (0.5)")
     p.add_argument("--tta", action="store_true", help="average over flips")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     p.set_defaults(func=_predict)
@@ -145,14 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=BENCH_EPILOG, formatter_class=FORMAT)
     p.add_argument("--models", nargs="+", default=["all"],
                    help="model names or 'all' for the six (default: all)")
-    p.add_argument("--width", type=int, default=16, help="channels of the first stage (16)")
+    p.add_argument("--width", type=_at_least(1), default=16, help="channels of the first stage (16)")
     p.add_argument("--size", default="512",
                    help="input size: 512 or HxW, e.g. 584x565 (default: 512)")
-    p.add_argument("--batch-size", type=int, default=2,
+    p.add_argument("--batch-size", type=_at_least(1), default=2,
                    help="images per training step (2); inference is timed on one image")
-    p.add_argument("--steps", type=int, default=5,
+    p.add_argument("--steps", type=_at_least(1), default=5,
                    help="timed steps per model, for training and for inference (5)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps (2)")
+    p.add_argument("--warmup", type=_at_least(0), default=2, help="untimed warm-up steps (2)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     p.add_argument("--precision", nargs="+", default=["auto"], choices=["auto", "bf16", "fp32"],
                    help="one or more, each timed: bf16 autocast or fp32; auto = what "
@@ -162,11 +164,35 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["auto", "true", "false"],
                    help="one or more, each timed: NHWC memory format; auto = what training "
                    "uses (true on CUDA, false on a CPU; see afunet/device.py) (default: auto)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=_at_least(1), help="torch CPU threads (default: torch's)")
     p.add_argument("--out", metavar="CSV",
                    help="also write the table as CSV (default: print it only)")
     p.set_defaults(func=_bench)
     return parser
+
+
+def _at_least(low: int):
+    """An argparse type: a whole number >= low, else a usage error naming the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum, {low}")
+        return value
+    return parse
+
+
+def _probability(text: str) -> float:
+    """An argparse type: a number in [0, 1] (NaN refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"{text} is outside [0, 1]")
+    return value
 
 
 def _per_profile(field: str) -> str:
@@ -177,15 +203,7 @@ def _per_profile(field: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `afunet` command (and `python -m afunet`)."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except AfunetError as exc:
-        print_error(exc)  # one line, whatever the message holds
-        return 2
-    except KeyboardInterrupt:
-        print("afunet: interrupted (a training run resumes when the command is run again)",
-              file=sys.stderr)
-        return 130
+    return run_command(args.func, args, debug=args.debug)
 
 
 def _train(args) -> int:
@@ -194,7 +212,12 @@ def _train(args) -> int:
     overrides = {k: v for k, v in (("model", args.model), ("dataset", args.dataset),
                                    ("seed", args.seed), ("width", args.width),
                                    ("epochs", args.epochs)) if v is not None}
-    overrides.update(parse_overrides(args.set))
+    sets = parse_overrides(args.set)
+    both = sorted(set(overrides) & set(sets))
+    if both:
+        raise UsageError("given twice: " + "; ".join(
+            f"--{k} {overrides[k]} and --set {k}={sets[k]}" for k in both) + "; keep one")
+    overrides.update(sets)
     config = make_config(args.profile, **overrides)
     out = Path(args.out or f"runs/{args.profile}/{Run(config.dataset, config.model, config.seed).name}")
     summary = train(config, out, root=args.data_dir, cache_dir=args.cache_dir,

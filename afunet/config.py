@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from afunet.errors import AfunetError
+from afunet import registry
+from afunet.errors import UsageError
+
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -60,6 +65,19 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints; a resume replays the rest exactly
     eval_batch_size: int = 2  # validation batch; Dice pools over a batch: keep it fixed in a study
 
+    def __post_init__(self):
+        for name, (valid, expected) in RULES.items():
+            value = getattr(self, name)
+            if not valid(value):
+                raise UsageError(f"training setting {name}={value!r} is invalid: expected "
+                                 f"{expected}")
+        if self.bce_weight == 0 and self.dice_weight == 0:
+            raise UsageError("training settings bce_weight and dice_weight are both 0: the loss "
+                             "would be 0; give one of them a positive weight")
+        if self.model not in registry.MODELS:
+            raise UsageError(f"training setting model={self.model!r} is unknown; choose one of: "
+                             f"{', '.join(registry.names())}")
+
     def to_dict(self) -> dict:
         """Plain JSON-able dict of every field."""
         return dataclasses.asdict(self)
@@ -70,7 +88,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise AfunetError(
+            raise UsageError(
                 f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
             )
         return cls(**values)
@@ -99,9 +117,67 @@ def parse_overrides(items: list[str]) -> dict:
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise AfunetError(f"--set expects key=value, got {item!r}")
+            raise UsageError(f"--set expects key=value, got {item!r}")
         try:
             out[key.strip()] = json.loads(text)
         except json.JSONDecodeError:
             out[key.strip()] = text
     return out
+
+
+def _int(low: int, optional: bool = False):
+    return lambda v: (optional and v is None) or (
+        isinstance(v, int) and not isinstance(v, bool) and v >= low)
+
+
+def _number(low: float, high: float = math.inf, open_low: bool = False):
+    def valid(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        return (v > low if open_low else v >= low) and v <= high
+    return valid
+
+
+def _bool(v) -> bool:
+    return isinstance(v, bool)
+
+
+# Each field's rule and, for the message, what it accepts.
+RULES = {
+    "model": (lambda v: isinstance(v, str) and v != "", "a model name"),
+    "width": (_int(1), "a whole number >= 1"),
+    "model_kwargs": (lambda v: isinstance(v, dict), "a JSON object, e.g. {}"),
+    "dataset": (lambda v: isinstance(v, str) and v != "", "a data set name, e.g. drive"),
+    "dataset_kwargs": (lambda v: isinstance(v, dict), "a JSON object, e.g. {}"),
+    "n_val": (_int(1, optional=True), "null or a whole number >= 1"),
+    "val_seed": (_int(0), "a whole number >= 0"),
+    # Four 2x poolings: anything smaller than 16 pixels has no bottleneck left.
+    "input_size": (_int(16, optional=True), "null (native size) or a whole number >= 16"),
+    "green": (_bool, "true or false"),
+    "clahe": (_bool, "true or false"),
+    "crop": (_int(16, optional=True), "null (whole images) or a whole number >= 16"),
+    "batch_size": (_int(1), "a whole number >= 1"),
+    "epochs": (_int(1), "a whole number >= 1"),
+    "lr": (_number(0, open_low=True), "a finite number > 0, e.g. 1e-3"),
+    "bce_weight": (_number(0), "a finite number >= 0"),
+    "dice_weight": (_number(0), "a finite number >= 0"),
+    "loss_in_fov": (_bool, "true or false"),
+    "patience": (_int(1), "a whole number >= 1"),
+    "min_delta": (_number(0), "a finite number >= 0"),
+    "rotation": (lambda v: _bool(v) or v == "90" or _number(0, 180)(v),
+                 'true (any angle), false, "90" (right angles) or degrees in [0, 180]'),
+    "hflip": (_bool, "true or false"),
+    "vflip": (_bool, "true or false"),
+    # The contrast factor is 1 + U(-a, a): it must stay positive.
+    "contrast": (lambda v: _number(0)(v) and v < 1, "a number in [0, 1)"),
+    "augment_p": (_number(0, 1), "a probability in [0, 1]"),
+    "seed": (_int(0), "a whole number >= 0"),
+    "device": (lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v),
+               "auto, cpu, cuda, cuda:N or mps"),
+    "precision": (lambda v: v in PRECISIONS, " or ".join(PRECISIONS)),
+    "channels_last": (lambda v: v in ("auto", True, False), '"auto", true or false'),
+    "compile": (_bool, "true or false"),
+    "num_threads": (_int(1, optional=True), "null (torch's default) or a whole number >= 1"),
+    "checkpoint_every": (_int(1), "a whole number >= 1"),
+    "eval_batch_size": (_int(1), "a whole number >= 1"),
+}

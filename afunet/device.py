@@ -26,9 +26,8 @@ import numpy
 import torch
 
 import afunet
-from afunet.errors import AfunetError
-
-PRECISIONS = ("auto", "bf16", "fp32")
+from afunet.config import PRECISIONS
+from afunet.errors import AfunetError, UsageError
 
 
 class ChannelsLastError(AfunetError):
@@ -36,20 +35,41 @@ class ChannelsLastError(AfunetError):
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """The device to run on: "auto" picks CUDA, then Apple MPS, then the CPU."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """The device to run on: "auto" picks CUDA, then Apple MPS, then the CPU.
+
+    Raises:
+        UsageError: a device this machine or this torch build does not have, or no device name.
+    """
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"device {name!r} is not a device: use auto, cpu, cuda, cuda:N or "
+                         "mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        why = "was built without CUDA" if torch.version.cuda is None else "sees no CUDA GPU"
+        raise UsageError(f"device {name!r} is not available: torch {torch.__version__} {why}; "
+                         "use cpu or auto instead")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UsageError(f"device {name!r} is not available: {torch.cuda.device_count()} CUDA "
+                         "GPU(s) visible, numbered from 0")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                     and torch.backends.mps.is_available()):
+        raise UsageError(f"device {name!r} is not available on this machine; use cpu or auto")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps")
+    return device
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """ "bf16" or "fp32": "auto" is bf16 on CUDA GPUs that support it, else fp32 (module doc)."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise UsageError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision
     if device.type == "cuda" and torch.cuda.is_bf16_supported():

@@ -4,7 +4,15 @@ import sys
 
 
 class AfunetError(Exception):
-    """Base class: the CLI prints these as one line instead of a traceback."""
+    """Base class: the CLI prints these as one line instead of a traceback (exit status 1)."""
+
+    exit_status = 1
+
+
+class UsageError(AfunetError, ValueError):
+    """A setting, option or argument is invalid or contradicts another (exit status 2)."""
+
+    exit_status = 2
 
 
 class DataError(AfunetError):
@@ -22,3 +30,28 @@ class CheckpointError(AfunetError):
 def print_error(message) -> None:
     """Print a message for the user on stderr as one line, ``afunet: error: ...``."""
     print(f"afunet: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def run_command(command, *args, debug: bool = False) -> int:
+    """Call ``command(*args)`` the way every afunet entry point does: no traceback for users.
+
+    AfunetError prints its one line and returns its exit status; any other exception is a bug,
+    printed as one line that asks for ``--debug`` (which re-raises, for the traceback).
+    """
+    try:
+        return int(command(*args) or 0)
+    except KeyboardInterrupt:
+        print("afunet: interrupted (a training run resumes when the command is run again)",
+              file=sys.stderr)
+        return 130
+    except AfunetError as exc:
+        if debug:
+            raise
+        print_error(exc)
+        return exc.exit_status
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+        if debug:
+            raise
+        print_error(f"unexpected {type(exc).__name__}: {exc} (a bug: run the command again "
+                    "with --debug for the traceback, and report it)")
+        return 1

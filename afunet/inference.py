@@ -21,9 +21,9 @@ from afunet.data.fov import compute_fov
 from afunet.data.io import read_image
 from afunet.data.transforms import normalize, prepare, resize
 from afunet.device import autocast, resolve_channels_last, resolve_device, resolve_precision
-from afunet.errors import AfunetError
+from afunet.errors import AfunetError, CheckpointError
 from afunet.models import create_model
-from afunet.training.checkpoint import load_checkpoint_dict, resolve_checkpoint
+from afunet.training.checkpoint import check_finite, load_checkpoint_dict, resolve_checkpoint
 
 OVERLAY_COLOUR = (0, 255, 64)  # vessels drawn in green over the photograph
 OVERLAY_ALPHA = 0.6
@@ -41,15 +41,68 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "auto"):
 def load_with_metadata(path: str | Path, device: str | torch.device = "auto"):
     """As `load_checkpoint`, plus the checkpoint dict (split ids, epoch, environment...)."""
     device = resolve_device(device) if isinstance(device, str) else device
-    payload = load_checkpoint_dict(resolve_checkpoint(path), map_location="cpu")
-    model = create_model(**payload["model_config"])
-    model.load_state_dict(payload["model"])
+    path = resolve_checkpoint(path)
+    payload = load_checkpoint_dict(path, map_location="cpu")
+    model, config = build_model(payload, path)
     model.to(device).eval()
-    config = TrainConfig.from_dict(payload["config"])
     if resolve_channels_last(config.channels_last, device):
         model.to(memory_format=torch.channels_last)  # the run's layout on this device
     payload.pop("optimizer", None)
     return model, config, payload
+
+
+def build_model(payload: dict, path: str | Path = "checkpoint"):
+    """(model with the checkpoint's weights, TrainConfig); CheckpointError if they disagree.
+
+    Refused: a model_config or config that builds nothing, weights that do not fit the model,
+    a config naming another model than model_config, and non-finite weights.
+    """
+    spec = payload["model_config"]
+    asked = f"model {spec.get('name')!r} of width {spec.get('width')}"
+    try:
+        model = create_model(**spec)
+    except Exception as exc:  # noqa: BLE001 - arguments read from the file: the file's fault
+        raise CheckpointError(f"checkpoint {path}: its model_config ({asked}) builds no model "
+                              f"({exc}); use a checkpoint written by afunet") from None
+    built = model.config  # the arguments with create_model's defaults filled in
+    asked = f"model {built['name']!r} of width {built['width']}"
+    weights, expected = payload["model"], model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [(k, tuple(weights[k].shape), tuple(v.shape)) for k, v in expected.items()
+              if k in weights and weights[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        what = (f"missing key {missing[0]}" if missing else
+                f"unexpected key {unexpected[0]}" if unexpected else
+                f"{shapes[0][0]} has shape {list(shapes[0][1])} in the file, "
+                f"{list(shapes[0][2])} in the model")
+        raise CheckpointError(
+            f"checkpoint {path}: its weights do not fit the {asked} its model_config asks for "
+            f"({what}); the file was edited or mixes two runs: use a checkpoint written by "
+            "afunet, or retrain"
+        )
+    check_finite(payload, path)
+    try:
+        config = TrainConfig.from_dict(payload["config"])
+    except (AfunetError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path}: its training config is invalid ({exc}); "
+                              "use a checkpoint written by afunet") from None
+    kwargs = {k: v for k, v in built.items()
+              if k not in ("name", "in_channels", "out_channels", "width")}
+    if (config.model, config.width, config.model_kwargs) != (built["name"], built["width"], kwargs):
+        raise CheckpointError(
+            f"checkpoint {path}: its config names model {config.model!r} of width "
+            f"{config.width}{_options(config.model_kwargs)}, but its weights are the {asked}"
+            f"{_options(kwargs)}; the file was edited or mixes two runs: use a checkpoint "
+            "written by afunet, or retrain"
+        )
+    model.load_state_dict(weights)
+    return model, config
+
+
+def _options(kwargs: dict) -> str:
+    """Model options as ' with {...}', or '' for none."""
+    return f" with {kwargs}" if kwargs else ""
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from afunet.config import parse_overrides
+from afunet.errors import run_command
 from afunet.evaluation import evaluate
 from afunet.profiles import PROFILES, default_profile, get_profile
 from afunet.study import (
@@ -92,10 +93,11 @@ def main(argv=None) -> int:
                     help="end training by this time, e.g. $(date -d '+7 min' +%%s), and file "
                          "the best weights so far with stopped_by=deadline (default: none; "
                          "runs end by their epochs cap or patience, the same on any machine)")
+    ex.add_argument("--debug", action="store_true", help="show the traceback of an error")
     args = parser.parse_args(argv)
-    print(execute(args.profile, args.name, root=args.data_dir, progress=not args.no_progress,
-                  overrides=parse_overrides(args.set), deadline=args.deadline))
-    return 0
+    return run_command(lambda: print(execute(
+        args.profile, args.name, root=args.data_dir, progress=not args.no_progress,
+        overrides=parse_overrides(args.set), deadline=args.deadline)), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,17 @@ from pathlib import Path
 
 from afunet import registry
 from afunet.config import TrainConfig
+from afunet.errors import UsageError
 from afunet.profiles import PROFILES, default_profile, get_profile
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("drive", "stare")  # every model is trained on each and tested on both
 
 _NAME = re.compile(r"^(?P<dataset>[a-z0-9_]+)-(?P<model>[a-z_]+)(@(?P<skip>[a-z]+))?-s(?P<seed>\d+)$")
+
+
+class RunNameError(UsageError, ValueError):
+    """A run name that does not follow ``<data set>-<model>[@<skip>]-s<seed>``."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ class Run:
         """Run from its name, e.g. ``stare-unetpp-s2`` or ``drive-afunet@first-s0``."""
         m = _NAME.match(name)
         if not m:
-            raise ValueError(f"not a run name: {name!r} (expected e.g. 'drive-afunet-s0')")
+            raise RunNameError(f"not a run name: {name!r} (expected e.g. 'drive-afunet-s0'; "
+                               "python -m afunet.study list names them)")
         return cls(m["dataset"], m["model"], int(m["seed"]), m["skip"])
 
 

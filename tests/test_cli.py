@@ -59,7 +59,7 @@ def test_missing_data_is_one_line_error(tmp_path, capsys):
                  str(tmp_path / "nowhere"), "--cache-dir", str(tmp_path / "cache"),
                  "--out", str(tmp_path / "run"), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 1  # a failure (the data are not there), not a usage error
     assert err.startswith("afunet: error: DRIVE not found") and err.count("\n") == 1
     assert "Traceback" not in err
 

@@ -69,10 +69,41 @@ def load_dataset(name: str, split: str, root: str | Path | None = None, **kw) ->
 
 
 def resolve_root(data_dir: str | Path | None = None) -> Path:
-    """Absolute data root: `data_dir` (--data-dir), else $AFUNET_DATA, else <repo>/data."""
-    if data_dir is None:
-        data_dir = os.environ.get("AFUNET_DATA") or Path(__file__).resolve().parents[2] / "data"
-    return Path(data_dir).expanduser().resolve()
+    """Absolute data root: `data_dir` (--data-dir), else $AFUNET_DATA, else <repo>/data.
+
+    It need not exist yet, but AfunetError names the setting when it (or a folder above it) is
+    a file, or when it is empty."""
+    if data_dir is not None:
+        source, fix = "--data-dir", "give --data-dir a folder"
+    elif os.environ.get("AFUNET_DATA"):
+        data_dir = os.environ["AFUNET_DATA"]
+        source, fix = "$AFUNET_DATA", "set AFUNET_DATA to a folder, or unset it"
+    else:
+        data_dir = Path(__file__).resolve().parents[2] / "data"
+        source, fix = "the default data root", "move that file away, or give --data-dir a folder"
+    if not str(data_dir).strip():
+        raise AfunetError(f"{source} is empty: {fix} (the one holding DRIVE/, STARE/, ...).")
+    try:
+        root = Path(data_dir).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # unknown ~user, symlink loop
+        raise AfunetError(
+            f"Cannot use {data_dir} ({source}) as the data root: {exc}; {fix}."
+        ) from None
+    # The nearest existing path must be a folder, or every data command fails later.
+    for path in (root, *root.parents):
+        try:
+            if not path.exists():
+                continue
+        except OSError:
+            break
+        if not path.is_dir():
+            where = "is a file" if path == root else f"lies under {path}, which is a file"
+            raise AfunetError(
+                f"The data root {root} ({source}) {where}, not a folder: {fix} "
+                f"(it is created on the first import)."
+            )
+        break
+    return root
 
 
 def train_val_split(ids: list[str], n_val: int, seed: int = 0) -> tuple[list[str], list[str]]:

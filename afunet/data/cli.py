@@ -17,7 +17,8 @@ else <repo>/data), in their publishers' layout: DRIVE/, STARE/, CHASE_DB1/.
   fetch    download a set that may be downloaded (STARE)
   import   copy a set from its official archive(s) or folder, verified, all or nothing
   verify   check every file against the shipped pixel checksums
-See data/README.md for sources and licences."""
+list and verify also name work folders left in the root by a killed import or fetch, and
+remove those whose process no longer runs. See data/README.md for sources and licences."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -57,7 +58,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Download a data set and import it. Only STARE can be downloaded "
             "(three tar archives from Clemson University).\nDRIVE needs registration "
-            "and CHASE_DB1 a manual download: this prints the steps for them."
+            "and CHASE_DB1 a manual download: this prints the steps for them.\n"
+            f"Each download must end within ${store.FETCH_DEADLINE_ENV} seconds "
+            f"(default {store.FETCH_DEADLINE}); https is never retried over http."
         ),
     )
     p.add_argument("name", choices=store.real_datasets(), help=f"data set: {names}")
@@ -101,8 +104,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run `afunet data ...`; exit status 1 when problems are found or it fails (on stderr)."""
-    root = resolve_root(getattr(args, "data_dir", None))
     try:
+        root = resolve_root(getattr(args, "data_dir", None))
         return COMMANDS[args.data_command](args, root)
     except AfunetError as exc:
         print_error(exc)
@@ -111,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(args, root) -> int:
     """Print one line per set: present/missing, image count, and how to get a missing one."""
+    found = store.clean_leftovers(root)  # first: it may put back a set a killed import moved
     print(f"data root: {root}")
     for row in store.status(root):
         state = "present" if row["present"] else "missing"
@@ -121,25 +125,56 @@ def _list(args, root) -> int:
         if not row["present"]:
             print(f"             {row['how_to_get']}")
     print("  synthetic  (generated on the fly, no files needed)")
+    _print_leftovers(found)
     return 0
+
+
+def _report_leftovers(root, folders: list[str], skip: set = frozenset()) -> set:
+    """Name a set's staging folders left in the root (removing dead ones), but those in skip."""
+    found = [f for f in store.clean_leftovers(root, folders) if f.path not in skip]
+    _print_leftovers(found)
+    return {f.path for f in found}
+
+
+def _print_leftovers(found: list) -> int:
+    """Print store.clean_leftovers' notes; how many need the user."""
+    if found:
+        print("leftover work folders in the data root:")
+    for leftover in found:
+        print(f"  - {leftover.note}")
+    return sum(not leftover.resolved for leftover in found)
+
+
+def _folder(name: str) -> list[str]:
+    """[the data root folder of a set], for _report_leftovers."""
+    return [store.dataset_module(name).FOLDER]
 
 
 def _fetch(args, root) -> int:
     """Download and import a set."""
-    path = store.fetch(args.name, root)
+    seen = _report_leftovers(root, _folder(args.name))
+    try:
+        path = store.fetch(args.name, root)
+    finally:
+        _report_leftovers(root, _folder(args.name), seen)  # one this run could not remove
     print(f"{args.name}: fetched and verified into {path}")
     return 0
 
 
 def _import(args, root) -> int:
     """Import a set from archive(s) or folder(s)."""
-    path = store.import_dataset(args.name, args.path, root)
+    seen = _report_leftovers(root, _folder(args.name))
+    try:
+        path = store.import_dataset(args.name, args.path, root)
+    finally:
+        _report_leftovers(root, _folder(args.name), seen)  # one this run could not remove
     print(f"{args.name}: imported and verified into {path}")
     return 0
 
 
 def _verify(args, root) -> int:
     """Verify one set, or every present set (all sets when none is present)."""
+    found = store.clean_leftovers(root, _folder(args.name) if args.name else None)
     rows = store.status(root)
     if args.name:
         names = [args.name]
@@ -160,6 +195,7 @@ def _verify(args, root) -> int:
                 print(f"  - {problem}")
         else:
             print(f"{name}: OK{scope}")
+    bad += _print_leftovers(found)
     return 1 if bad else 0
 
 

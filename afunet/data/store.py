@@ -4,23 +4,37 @@ Sets land in their publishers' layout (root/DRIVE, root/STARE, root/CHASE_DB1). 
 staged in a hidden folder inside the root, checked file by file, then moved in with os.replace,
 so a failed import leaves the root as it was. checksums.json holds SHA-256 of the *decoded*
 pixels, not of file bytes, so a re-compressed but identical copy still verifies.
+
+Staging folders are named `.FOLDER.import-PID@HOST-XXXX` (`.fetch-` for downloads): one left by a
+killed process is removed by the next import or fetch of that set and named by list and verify.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import gzip
 import http.client
 import importlib
 import json
+import math
 import os
+import re
 import shutil
+import socket
+import ssl
+import stat
+import sys
 import tarfile
 import tempfile
+import time
+import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 from tqdm import tqdm
 
@@ -36,6 +50,19 @@ CHECKSUM_FILE = Path(__file__).with_name("checksums.json")
 STARE_PAGE = "https://cecas.clemson.edu/~ahoover/stare/probing/"
 STARE_URLS = [STARE_PAGE + f for f in ("stare-images.tar", "labels-ah.tar", "labels-vk.tar")]
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
+FETCH_DEADLINE = 30 * 60  # seconds for one download, whatever pace the server keeps
+FETCH_DEADLINE_ENV = "AFUNET_FETCH_DEADLINE"
+READ_TIMEOUT = 60  # seconds one read may wait; the deadline is checked between reads
+MAX_DOWNLOAD = 1 << 30  # bytes; STARE's archives are far smaller, anything bigger is not them
+MANUAL_STARE = (
+    f"Download stare-images.tar, labels-ah.tar and labels-vk.tar by hand from {STARE_PAGE} and "
+    f"run: afunet data import stare stare-images.tar labels-ah.tar labels-vk.tar"
+)
+# .FOLDER.KIND-PID@HOST-RANDOM; the older `.FOLDER.import-RANDOM` has no owner to check.
+_STAGING = re.compile(r"^\.(?P<folder>\w+)\.(?P<kind>import|fetch)-(?P<owner>.+)$")
+_OWNER = re.compile(r"^(?P<pid>\d+)@(?P<host>.*)-\w+$")
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "localhost"
+_ACTIVE: set[Path] = set()  # staging folders this process is using right now
 
 
 def real_datasets() -> list[str]:
@@ -132,18 +159,191 @@ def import_dataset(name: str, path: str | Path | list, root: str | Path) -> Path
         if not src.exists():
             raise DataError(f"{src} does not exist: give the {mod.FOLDER} archive or folder.")
     root = Path(root)
-    created_root = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{mod.FOLDER}.import-", dir=root))
+    clean_leftovers(root, [mod.FOLDER])
+    created_root = _ensure_root(root)
+    work = _make_staging(root, mod.FOLDER, "import")
     try:
         index = _index(sources, work / "unpacked")
         stage = work / mod.FOLDER
         _stage(name, mod, index, sources, stage)
         return _swap_in(stage, root / mod.FOLDER, work)
+    except DataError:
+        raise
+    except OSError as exc:  # disk full, permissions: the root is left as it was
+        raise DataError(
+            f"Import of {mod.FOLDER} into {root} failed, nothing was imported: {_oserror(exc)}. "
+            f"Free space or fix permissions there, or choose another root with --data-dir."
+        ) from None
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if created_root and not any(root.iterdir()):
+        _release(work)
+        _drop_if_empty(root, created_root)
+
+
+def _ensure_root(root: Path) -> bool:
+    """Create the data root if needed (True when created); DataError when it cannot be a folder."""
+    if root.exists() and not root.is_dir():
+        raise DataError(
+            f"Data root {root} is a file, not a folder: give --data-dir (or $AFUNET_DATA) a folder."
+        )
+    created = not root.exists()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"Cannot create the data root {root}: {_oserror(exc)}. Give --data-dir (or "
+            f"$AFUNET_DATA) a folder you can write to."
+        ) from None
+    return created
+
+
+def _drop_if_empty(root: Path, created: bool) -> None:
+    """Remove a data root this call created when nothing ended up in it."""
+    try:
+        if created and not any(root.iterdir()):
             root.rmdir()
+    except OSError:
+        pass  # an empty folder is harmless
+
+
+def _oserror(exc: OSError) -> str:
+    """'reason (path)' of an OSError, as one short phrase."""
+    reason = exc.strerror or str(exc)
+    return f"{reason} ({exc.filename})" if exc.filename else reason
+
+
+def _make_staging(root: Path, folder: str, kind: str) -> Path:
+    """A hidden work folder in root named after this process, so a later run can tell if it died."""
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f".{folder}.{kind}-{os.getpid()}@{_HOST}-", dir=root))
+    except OSError as exc:
+        raise DataError(
+            f"Cannot create a work folder in the data root {root}: {_oserror(exc)}. Make it "
+            f"writable or choose another root with --data-dir."
+        ) from None
+    _ACTIVE.add(work)
+    return work
+
+
+def _release(work: Path) -> None:
+    """Delete a work folder; one that cannot go is named by the next list, verify or import."""
+    _ACTIVE.discard(work)
+    _remove_tree(work)
+
+
+def _remove_tree(path: Path) -> str | None:
+    """Delete a folder tree: None, or 'path (reason)' of the first thing that could not go."""
+    # Folders unpacked read-only from an archive would block deleting their files.
+    for folder, _, _ in os.walk(path):
+        try:
+            os.chmod(folder, stat.S_IMODE(os.lstat(folder).st_mode) | stat.S_IRWXU)
+        except OSError:
+            pass
+    failed: list[tuple[str, BaseException]] = []
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=lambda _f, p, e: failed.append((p, e)))
+    else:
+        shutil.rmtree(path, onerror=lambda _f, p, e: failed.append((p, e[1])))
+    if not failed and not os.path.lexists(path):
+        return None
+    where, exc = failed[0] if failed else (str(path), OSError("still there"))
+    return f"{where} ({getattr(exc, 'strerror', None) or exc})"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process runs with this id (True when unsure, so nothing live is removed)."""
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OverflowError, ValueError):
+        return False  # no process can have such an id
+    except OSError:
+        return True  # e.g. EPERM: it exists but belongs to another user
+    return True
+
+
+class Leftover(NamedTuple):
+    """A staging folder found in the data root, and what was done about it."""
+
+    path: Path
+    note: str  # one line: what it is, what was done or what to do
+    resolved: bool  # removed, or in use by a running process: nothing for the user to do
+
+
+def clean_leftovers(root: str | Path, folders: list[str] | None = None) -> list[Leftover]:
+    """Find staging folders in root (of `folders`, default all sets) and remove the dead ones.
+
+    A folder is removed only when its owner ran on this host and no longer runs. If an import died
+    while swapping copies (the set's folder gone, the previous copy in staging), that copy is put
+    back first.
+    """
+    root = Path(root)
+    known = {dataset_module(n).FOLDER for n in MODULES}
+    wanted = known if folders is None else set(folders) & known
+    try:
+        entries = sorted(root.iterdir()) if root.is_dir() else []
+    except OSError as exc:
+        return [Leftover(root, f"cannot look for leftovers in {root}: {_oserror(exc)}", False)]
+    found = []
+    for path in entries:
+        m = _STAGING.match(path.name)
+        if not m or m["folder"] not in wanted or path.is_symlink() or not path.is_dir():
+            continue
+        found.append(_clean_one(root, path, m["folder"], m["kind"], _OWNER.match(m["owner"])))
+    return found
+
+
+def _clean_one(root: Path, path: Path, folder: str, kind: str, owner) -> Leftover:
+    """Remove one staging folder if its owner is dead; the Leftover says what happened."""
+    if owner is None:
+        return Leftover(
+            path,
+            f"{path} was left by an {kind} of an older afunet version; once no {kind} is "
+            f"running, remove it with: rm -rf '{path}'",
+            False,
+        )
+    pid, host = int(owner["pid"]), owner["host"]
+    if host != _HOST:
+        return Leftover(
+            path,
+            f"{path} belongs to an {kind} on host {host} (process {pid}); left alone. If that "
+            f"{kind} no longer runs, remove it with: rm -rf '{path}'",
+            False,
+        )
+    mine = pid == os.getpid() and path in _ACTIVE
+    if mine or (pid != os.getpid() and _pid_alive(pid)):
+        return Leftover(
+            path, f"{path} is in use by a running {kind} (process {pid}); left alone", True
+        )
+    restored = ""
+    previous, final = path / "previous", root / folder
+    if previous.is_dir() and not os.path.lexists(final):
+        try:
+            os.replace(previous, final)
+            restored = f"; put back the previous copy of {folder} it held into {final}"
+        except OSError as exc:
+            return Leftover(
+                path,
+                f"{path} holds the previous copy of {folder} (in previous/), left by an {kind} "
+                f"(process {pid}) that no longer runs, but it could not be moved back to {final}: "
+                f"{_oserror(exc)}. Move it by hand: mv '{previous}' '{final}'",
+                False,
+            )
+    problem = _remove_tree(path)
+    if problem:
+        return Leftover(
+            path,
+            f"{path} was left by an {kind} (process {pid}) that no longer runs{restored}, but "
+            f"could not be removed: {problem}. Remove it by hand: rm -rf '{path}'",
+            False,
+        )
+    return Leftover(
+        path,
+        f"removed {path}, left by an {kind} (process {pid}) that no longer runs{restored}",
+        True,
+    )
 
 
 def _index(sources: list[Path], unpack_dir: Path) -> dict[str, list[Path]]:
@@ -164,21 +364,94 @@ def _index(sources: list[Path], unpack_dir: Path) -> dict[str, list[Path]]:
 
 
 def _unpack(archive: Path, dest: Path) -> Path:
-    """Extract a zip or tar(.gz) safely into dest; DataError naming the archive when corrupt."""
+    """Extract a zip or tar(.gz) into dest; DataError naming the archive and what is wrong."""
     dest.mkdir(parents=True)
     try:
         if archive.name.lower().endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
-                zf.extractall(dest)  # zipfile drops absolute paths and ".." components
+                infos = zf.infolist()
+                _check_members(archive, [(i.filename, _zip_kind(i), i.file_size) for i in infos])
+                _check_space(archive, dest, sum(i.file_size for i in infos))
+                zf.extractall(dest)
         else:
             with tarfile.open(archive) as tf:
-                tf.extractall(dest, filter="data")  # refuses links and paths outside dest
-    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as exc:
+                members = tf.getmembers()
+                _check_members(archive, [(m.name, _tar_kind(m), m.size) for m in members])
+                _check_space(archive, dest, sum(m.size for m in members))
+                tf.extractall(dest, members=members, filter="data")  # second line of defence
+    except DataError:
+        raise
+    except tarfile.FilterError as exc:
+        raise DataError(
+            f"{archive} holds a member afunet refuses to unpack ({exc}): a link, or a path that "
+            f"would be written outside the folder. Get the archive from its official source."
+        ) from None
+    except (EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError, gzip.BadGzipFile) as exc:
         raise DataError(
             f"Cannot unpack {archive} ({type(exc).__name__}: {exc}): the archive is "
             f"truncated or corrupt; download it again."
-        ) from exc
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DataError(
+                f"No space left on the device while unpacking {archive} into {dest}; nothing was "
+                f"imported. Free space, or choose a root on a larger disk with --data-dir."
+            ) from None
+        raise DataError(
+            f"Cannot unpack {archive} into {dest}: {_oserror(exc)}; nothing was imported."
+        ) from None
     return dest
+
+
+def _zip_kind(info: zipfile.ZipInfo) -> str:
+    """'file', 'dir', 'symlink' or 'special' from a zip member's Unix mode (when it has one)."""
+    kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip stores no file type
+    if kind == stat.S_IFLNK:
+        return "symlink"
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        return "special"
+    return "dir" if info.is_dir() else "file"
+
+
+def _tar_kind(member: tarfile.TarInfo) -> str:
+    """'file', 'dir', 'symlink', 'hardlink' or 'special' (device, fifo) of a tar member."""
+    if member.issym():
+        return "symlink"
+    if member.islnk():
+        return "hardlink"
+    if member.isdir():
+        return "dir"
+    return "file" if member.isfile() else "special"
+
+
+def _check_members(archive: Path, members: list[tuple[str, str, int]]) -> None:
+    """Refuse links, device files and paths that leave the folder, naming the member."""
+    for name, kind, _ in members:
+        if kind in ("symlink", "hardlink", "special"):
+            what = "a device or pipe file" if kind == "special" else f"a {kind}"
+            raise DataError(
+                f"{archive} holds member {name!r}, which is {what}: afunet refuses archives with "
+                f"links or special files, as they can reach outside the folder they are unpacked "
+                f"into; nothing was imported. Get the archive from its official source."
+            )
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            raise DataError(
+                f"{archive} holds member {name!r}, which would be written outside the folder it is "
+                f"unpacked into (absolute path or '..'): afunet refuses such archives; nothing was "
+                f"imported. Get the archive from its official source."
+            )
+
+
+def _check_space(archive: Path, dest: Path, size: int) -> None:
+    """DataError before unpacking when the disk cannot hold what the archive says it holds."""
+    free = shutil.disk_usage(dest).free
+    if size > free:
+        raise DataError(
+            f"Unpacking {archive} needs {size / 1e6:.0f} MB but only {free / 1e6:.0f} MB is free "
+            f"in {dest}; nothing was imported. Free space, or choose a root on a larger disk "
+            f"with --data-dir."
+        )
 
 
 def _stage(
@@ -228,6 +501,8 @@ def _copy(src: Path, dst: Path) -> None:
 
 def _swap_in(stage: Path, final: Path, work: Path) -> Path:
     """Move stage to final atomically, keeping the previous copy until the move succeeded."""
+    # A kill between the two renames leaves the set only in work/previous: clean_leftovers puts
+    # it back, so the name "previous" is part of the staging format.
     if final.exists():
         old = work / "previous"
         os.replace(final, old)
@@ -245,47 +520,152 @@ def fetch(name: str, root: str | Path) -> Path:
     """Download STARE's three tars from its official page and import them into root/STARE.
 
     DRIVE (registration) and CHASE_DB1 (manual download) raise DataError with the manual steps,
-    as does a failed download.
+    as does a failed download. Each download must end within fetch_deadline() seconds.
     """
     mod = dataset_module(name)
     if name != "stare":
         raise DataError(f"{mod.FOLDER} cannot be fetched automatically. {mod.HOW_TO_GET}")
-    # Downloads go to the system temp folder, so a failed fetch leaves nothing in the root.
-    with tempfile.TemporaryDirectory(prefix="afunet-stare-") as tmp:
-        archives = [_download(url, Path(tmp)) for url in STARE_URLS]
+    deadline = fetch_deadline()
+    root = Path(root)
+    clean_leftovers(root, [mod.FOLDER])
+    created_root = _ensure_root(root)
+    # Downloads are staged in the root like imports: removed on failure, and a killed fetch's
+    # leftovers are found by the next list, verify, import or fetch.
+    work = _make_staging(root, mod.FOLDER, "fetch")
+    try:
+        # STARE publishes no archive checksums: every unpacked file is checked against the pixel
+        # checksums (checksums.json) by import_dataset, so a damaged download is never imported.
+        archives = [_download(url, work, deadline) for url in STARE_URLS]
         return import_dataset(name, archives, root)
+    finally:
+        _release(work)
+        _drop_if_empty(root, created_root)
 
 
-def _download(url: str, folder: Path) -> Path:
-    """Download url into folder with a progress bar; DataError with the manual route on failure."""
+def fetch_deadline() -> float:
+    """Seconds one download may take: $AFUNET_FETCH_DEADLINE, else FETCH_DEADLINE."""
+    value = os.environ.get(FETCH_DEADLINE_ENV, "").strip()
+    if not value:
+        return float(FETCH_DEADLINE)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise AfunetError(
+            f"{FETCH_DEADLINE_ENV}={value!r} is not a positive number of seconds: set it to e.g. "
+            f"3600, or unset it for the default ({FETCH_DEADLINE} s)."
+        )
+    return seconds
+
+
+class _NoDowngrade(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never from https to anything else."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if req.full_url.lower().startswith("https://") and not newurl.lower().startswith(
+            "https://"
+        ):
+            raise urllib.error.URLError(
+                f"the server redirected to {newurl}, which is not https; afunet never downloads "
+                f"over an unencrypted connection"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _download(url: str, folder: Path, deadline: float) -> Path:
+    """Download url into folder; DataError saying why, with the manual route, on any failure.
+
+    https is never retried over http: a rejected certificate may mean the download is tampered
+    with, and the user should decide.
+    """
     dest = folder / url.rsplit("/", 1)[-1]
-    candidates = [url]
-    # Retry a failed https (e.g. a rejected certificate) over http: safe, as every file is then
-    # checked against the pixel checksums.
-    if url.startswith("https://"):
-        candidates.append("http://" + url.removeprefix("https://"))
-    errors = []
-    for candidate in candidates:
+    try:
+        _stream(url, dest, deadline)
+        return dest
+    except DataError as exc:
+        reason = str(exc)
+    except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, TLS, cut-offs
+        reason = f"Could not download {url}: {_why(exc)}"
+    try:
+        dest.unlink(missing_ok=True)
+    except OSError:
+        pass  # the staging folder goes as a whole anyway
+    raise DataError(f"{reason}; nothing was imported. {MANUAL_STARE}")
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong with a download, in words."""
+    reason = getattr(exc, "reason", None) if isinstance(exc, urllib.error.URLError) else None
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"the server answered HTTP {exc.code} {exc.reason}"
+    cause = reason if isinstance(reason, BaseException) else exc
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        detail = getattr(cause, "verify_message", None) or cause
+        return (
+            f"certificate verification failed ({detail}); afunet does not fall back to "
+            f"unencrypted http"
+        )
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS error ({cause}); afunet does not fall back to unencrypted http"
+    if isinstance(cause, TimeoutError | socket.timeout):
+        return f"no data from the server for {READ_TIMEOUT} s"
+    if isinstance(cause, http.client.IncompleteRead):
+        return f"the connection was cut off after {len(cause.partial)} bytes"
+    return str(reason if reason is not None else exc) or type(exc).__name__
+
+
+def _stream(url: str, dest: Path, deadline: float) -> None:
+    """Copy url to dest with a progress bar, within `deadline` seconds and MAX_DOWNLOAD bytes."""
+    end = time.monotonic() + deadline
+    opener = urllib.request.build_opener(_NoDowngrade)
+    with opener.open(url, timeout=max(0.1, min(READ_TIMEOUT, deadline))) as resp:
         try:
-            _stream(candidate, dest)
-            return dest
-        except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, SSL, cut-offs
-            errors.append(f"{candidate}: {exc}")
-    raise DataError(
-        f"Could not download {'; '.join(errors)}. Download stare-images.tar, labels-ah.tar and "
-        f"labels-vk.tar by hand from {STARE_PAGE} and run: afunet data import stare "
-        f"stare-images.tar labels-ah.tar labels-vk.tar"
-    )
-
-
-def _stream(url: str, dest: Path) -> None:
-    """Copy url to dest in chunks, showing a tqdm progress bar."""
-    with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:
-        total = int(resp.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
-            while chunk := resp.read(1 << 16):
+            total = int(resp.headers.get("Content-Length"))
+        except (TypeError, ValueError):
+            total = None
+        if total is not None and total > MAX_DOWNLOAD:
+            raise DataError(
+                f"{url} announces {total} bytes, more than the {MAX_DOWNLOAD} afunet accepts "
+                f"for one archive: this is not the expected file; nothing was downloaded"
+            )
+        free = shutil.disk_usage(dest.parent).free
+        if total is not None and total > free:
+            raise DataError(
+                f"{url} needs {total / 1e6:.0f} MB but only {free / 1e6:.0f} MB is free in "
+                f"{dest.parent}: free space or choose a root on a larger disk with --data-dir"
+            )
+        # read1 returns what has arrived, so a trickling server cannot hold a read past the
+        # deadline by more than one READ_TIMEOUT.
+        read = getattr(resp, "read1", resp.read)
+        received = 0
+        with (
+            open(dest, "wb") as out,
+            tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar,
+        ):
+            while True:
+                if time.monotonic() > end:
+                    raise DataError(
+                        f"Download of {url} did not finish within {deadline:g} s (got {received} "
+                        f"of {total if total is not None else '?'} bytes); the partial file was "
+                        f"removed. Retry later, or allow longer with {FETCH_DEADLINE_ENV}=SECONDS"
+                    )
+                chunk = read(1 << 16)
+                if not chunk:
+                    break
+                received += len(chunk)
+                if received > MAX_DOWNLOAD:
+                    raise DataError(
+                        f"{url} sent more than the {MAX_DOWNLOAD} bytes afunet accepts for one "
+                        f"archive: this is not the expected file; the partial file was removed"
+                    )
                 out.write(chunk)
                 bar.update(len(chunk))
+    if total is not None and received != total:
+        raise DataError(
+            f"Download of {url} was cut off: got {received} of the {total} bytes the server "
+            f"announced (Content-Length); the partial file was removed. Retry later"
+        )
 
 
 def status(root: str | Path) -> list[dict]:

@@ -9,9 +9,13 @@ generator seeded by (seed, epoch), so a run killed and resumed gives the same we
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import json
 import math
 import os
+import shutil
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -44,6 +48,8 @@ LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_f1", "lr", "seconds", "ela
 # Settings that change how fast a run goes but not what it computes: a run may resume with
 # other values (e.g. continue on another machine).
 RUNTIME_FIELDS = ("device", "precision", "channels_last", "compile", "num_threads")
+# Errors of the run folder itself, which the user can fix (space, permissions).
+DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT)
 
 
 def train(
@@ -70,11 +76,29 @@ def train(
         the summary dict, also written to summary.json.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    resolve_device(config.device)  # an unavailable device fails before anything is written
+    new = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with RunLock(out):
+            return _train(config, out, root, cache_dir, progress, on_epoch_end, deadline)
+    except OSError as exc:
+        if exc.errno not in DISK_ERRORS:
+            raise
+        where = exc.filename or out
+        raise AfunetError(f"cannot write {where}: {exc.strerror}; free some space or choose "
+                          "another --out (the run resumes from its last checkpoint)") from exc
+    finally:
+        # A run that failed before writing anything (missing data, say) leaves no folder.
+        if new and out.is_dir() and {p.name for p in out.iterdir()} <= {".lock"}:
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def _train(config, out, root, cache_dir, progress, on_epoch_end, deadline) -> dict:
+    """`train` inside the run folder's lock."""
     _check_same_run(config, out)
     if (out / "summary.json").is_file():
         return json.loads((out / "summary.json").read_text())
-    config.save(out / "config.json")
 
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
@@ -91,6 +115,9 @@ def train(
         check_channels_last(model, device)
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # Written once the run can start: a run that failed before (missing data, say) leaves
+    # nothing that would block a corrected retry.
+    config.save(out / "config.json")
     state = _initial_state()
     if (out / "last.pt").is_file():
         last = load_checkpoint_dict(out / "last.pt", map_location=device)
@@ -122,6 +149,11 @@ def train(
         train_loss = _train_epoch(step_model, optimizer, loss_fn, augment, train_set, config,
                                   epoch, device, precision, channels_last, show)
         val_loss, val_f1 = _validate(step_model, loss_fn, val_set, config, device, precision)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            raise AfunetError(
+                f"{out}: training diverged at epoch {epoch} (train loss {train_loss}, "
+                f"validation loss {val_loss}); lower the learning rate (now {config.lr}) and "
+                f"start again in another folder (best.pt holds epoch {state['best_epoch']})")
         seconds = last_seconds = time.perf_counter() - start
         state["train_seconds"] += seconds
         row = dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_f1=val_f1,
@@ -155,10 +187,53 @@ def train(
     bar.close()
     if best is not None:  # stopped by the deadline between two checkpoints
         save_checkpoint(best, out / "best.pt")
+    if not (out / "best.pt").is_file():
+        raise AfunetError(f"{out}: no epoch finished, so there are no weights to keep; give "
+                          "the run more time (--deadline)")
 
     summary = _summary(config, state, split, device, precision, channels_last, env, model)
     _write_json(out / "summary.json", summary)
     return summary
+
+
+class RunLock:
+    """One writer per run folder: an exclusive lock on ``<run>/.lock``, released on exit.
+
+    The kernel drops the lock when its process dies, so a lock left by a killed run is simply
+    taken over. Temporary files a killed run left behind are removed once the lock is held.
+    """
+
+    def __init__(self, out: Path):
+        self.path = out / ".lock"
+        self.file = None
+
+    def __enter__(self):
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            raise AfunetError(f"{self.path.parent} is in use by {holder}: wait for it to "
+                              "finish, or choose another --out") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+        self.file.flush()
+        for tmp in self.path.parent.glob(".*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError as exc:
+                raise AfunetError(f"cannot remove {tmp}, left by a killed run: "
+                                  f"{exc.strerror}; remove it by hand") from None
+        return self
+
+    def __exit__(self, *exc):
+        self.file.seek(0)
+        self.file.truncate()
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
 
 
 def _detached_copy(state_dict: dict) -> dict:
@@ -174,9 +249,11 @@ def _initial_state() -> dict:
 
 
 def _check_same_run(config: TrainConfig, out: Path) -> None:
-    """Refuse to resume (or return) a run folder that holds a run of another configuration."""
+    """Refuse to resume (or return) a run folder that holds a run of another configuration.
+
+    A config.json without a checkpoint or summary is a run that never trained: replaced."""
     path = out / "config.json"
-    if not path.is_file():
+    if not path.is_file() or not any((out / f).is_file() for f in ("last.pt", "summary.json")):
         return
     old = json.loads(path.read_text())
     new = json.loads(json.dumps(config.to_dict()))  # tuples -> lists, as stored
