@@ -75,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="data root (default: $AFUNET_DATA, else <repo>/data)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_data_parser(sub)
-    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: an unset sub-command option must not overwrite the top-level one.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error (for bug reports)")
+    common = argparse.ArgumentParser(add_help=False, parents=[debug])
     # SUPPRESS: an unset sub-command option must not overwrite a top-level --data-dir.
     common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
                         help="data root (default: $AFUNET_DATA, else <repo>/data)")
@@ -127,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("predict", help="segment your own fundus photographs",
+    p = sub.add_parser("predict", parents=[debug], help="segment your own fundus photographs",
                        description="Segment the vessels of fundus photographs (PNG, JPEG, "
                        "TIFF, PPM; any size) with a trained checkpoint.",
                        epilog=PREDICT_EPILOG, formatter_class=FORMAT)
@@ -141,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("bench", help="time the models on this machine",
+    p = sub.add_parser("bench", parents=[debug], help="time the models on this machine",
                        description="Training throughput, inference latency, parameters, FLOPs "
                        "and achieved FLOP/s of each model on the current device.",
                        epilog=BENCH_EPILOG, formatter_class=FORMAT)

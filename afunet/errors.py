@@ -1,6 +1,7 @@
 """Errors a user can meet, each with a message that names the file and the fix."""
 
 import sys
+from pathlib import Path
 
 
 class AfunetError(Exception):
@@ -55,3 +56,17 @@ def run_command(command, *args, debug: bool = False) -> int:
         print_error(f"unexpected {type(exc).__name__}: {exc} (a bug: run the command again "
                     "with --debug for the traceback, and report it)")
         return 1
+
+
+def ensure_folder(path, setting: str = "--out"):
+    """Create an output folder (and its parents), or a UsageError naming the setting and why."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{setting} {path} is a file, or lies inside one: give a folder") \
+            from None
+    except PermissionError:
+        raise UsageError(f"{setting} {path} cannot be created here (permission denied): "
+                         "give a folder you can write to") from None
+    return path

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from afunet import metrics, topology
 from afunet.data.cache import load_tensors
 from afunet.device import device_name, environment
+from afunet.errors import ensure_folder
 from afunet.inference import load_with_metadata, predict_probability
 from afunet.training.checkpoint import resolve_checkpoint
 
@@ -62,7 +63,8 @@ def evaluate(
     start = time.perf_counter()
     path = resolve_checkpoint(checkpoint)
     model, config, payload = load_with_metadata(path, device)
-    out = Path(out_dir) if out_dir is not None else path.parent / "eval" / f"{dataset}-{split}"
+    out = ensure_folder(Path(out_dir) if out_dir is not None
+                        else path.parent / "eval" / f"{dataset}-{split}")  # fails before the work
     if dataset_kwargs is None:
         dataset_kwargs = config.dataset_kwargs if dataset == config.dataset else {}
 

@@ -21,7 +21,7 @@ from afunet.data.fov import compute_fov
 from afunet.data.io import read_image
 from afunet.data.transforms import normalize, prepare, resize
 from afunet.device import autocast, resolve_channels_last, resolve_device, resolve_precision
-from afunet.errors import AfunetError, CheckpointError
+from afunet.errors import AfunetError, CheckpointError, ensure_folder
 from afunet.models import create_model
 from afunet.training.checkpoint import check_finite, load_checkpoint_dict, resolve_checkpoint
 
@@ -161,9 +161,8 @@ def predict_files(
     resolution, so photographs are scaled to its training height (aspect kept) and back. Returns a
     dict per path, {"ok": False, "error"} for an unreadable file (skipped, the rest go on).
     """
+    out = ensure_folder(out_dir)  # before the model loads: a wrong --out fails at once
     model, config, payload = load_with_metadata(checkpoint, device)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     train_height = (payload.get("image_size") or [None])[0]
     results, stems = [], set()
     for path in map(Path, paths):

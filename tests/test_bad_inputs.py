@@ -168,3 +168,23 @@ def test_a_bug_is_one_line_and_debug_shows_the_traceback(capsys):
 def test_pipeline_run_of_an_unknown_name_is_one_line(capsys):
     assert pipeline.main(["run", "drive-afunet"]) == 2
     assert "not a run name" in _error(capsys)
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict"])
+@pytest.mark.parametrize("inside", [False, True])
+def test_an_output_that_is_a_file_is_named(command, inside, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    out = afile / "sub" if inside else afile
+    weights = "results/cpu/checkpoints/drive-unet-s0.pt"
+    args = {"train": ["train", "--profile", "smoke", "--no-progress"],
+            "evaluate": ["evaluate", "--checkpoint", weights],
+            "predict": ["predict", str(afile), "--checkpoint", weights]}[command]
+    assert main([*args, "--out", str(out)]) == 2
+    assert f"--out {out} is a file, or lies inside one" in _error(capsys)
+    assert afile.read_text() == "mine"
+
+
+def test_debug_is_accepted_after_the_sub_command(capsys):
+    with pytest.raises(UsageError):
+        main(["train", "--debug", "--profile", "smoke", "--set", "lr=abc"])

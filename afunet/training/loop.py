@@ -39,7 +39,7 @@ from afunet.device import (
     resolve_device,
     resolve_precision,
 )
-from afunet.errors import AfunetError
+from afunet.errors import AfunetError, ensure_folder
 from afunet.losses import DiceBCELoss
 from afunet.models import create_model
 from afunet.training.checkpoint import FORMAT, load_checkpoint_dict, save_checkpoint
@@ -79,7 +79,7 @@ def train(
     resolve_device(config.device)  # an unavailable device fails before anything is written
     new = not out.exists()
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        ensure_folder(out)
         with RunLock(out):
             return _train(config, out, root, cache_dir, progress, on_epoch_end, deadline)
     except OSError as exc:
@@ -134,7 +134,8 @@ def _train(config, out, root, cache_dir, progress, on_epoch_end, deadline) -> di
     env = environment(device)
     meta = dict(model_config=model.config, config=config.to_dict(), split=split, environment=env,
                 image_size=list(train_set["images"].shape[-2:]))
-    show = progress and sys.stderr.isatty()
+    # A terminal, or a notebook (where tqdm.auto draws its own bar): never a log file.
+    show = progress and (sys.stderr.isatty() or "ipykernel" in sys.modules)
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=f"{config.model} {config.dataset}",
                unit="epoch", disable=not show, dynamic_ncols=True)
     best = None  # best weights not yet on disk (written with the next last.pt)
