@@ -9,6 +9,7 @@ Call ``set_style()`` once, draw, then ``save(fig, "figures/name")`` (PNG and PDF
 * ``learning_curves``: loss and validation F1 per epoch.
 """
 
+from afunet.plotting.architecture import draw_architecture
 from afunet.plotting.boxes import BOX_RULE, choose_boxes, default_box_size
 from afunet.plotting.curves import learning_curves, pr_curves
 from afunet.plotting.figure2 import BOX_COLORS, figure2, worst_region_figure
@@ -23,6 +24,7 @@ __all__ = [
     "OVERLAY_LEGEND",
     "choose_boxes",
     "default_box_size",
+    "draw_architecture",
     "efficiency_plot",
     "error_overlay",
     "figure2",
