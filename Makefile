@@ -34,10 +34,10 @@ DATASETS = $(shell $(STUDY) datasets)
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_%-][a-zA-Z0-9_% -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 venv: $(STAMP) ## Create .venv and install the project with its test extras
@@ -62,7 +62,7 @@ model-table: $(STAMP) ## Parameters and GFLOPs of the six models (README table)
 	$(PY) -m afunet.models.table --widths 64 16 --size 512 --readme README.md
 
 lab: $(STAMP) ## Open JupyterLab on the project's environment (kernel "afunet")
-	$(VENV)/bin/pip install --quiet -e '.[notebooks]'
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[notebooks]'
 	$(PY) -m ipykernel install --user --name afunet --display-name "Python (afunet)"
 	$(VENV)/bin/jupyter lab notebooks/
 
@@ -78,7 +78,7 @@ runs: $(RUNS:%=$(RESULTS)/runs/%/summary.json) ## Train and evaluate every run o
 # e.g. make results/cpu/runs/drive-afunet-s0/summary.json, or make run-drive-afunet-s0
 $(RESULTS)/runs/%/summary.json: | $(STAMP)
 	@mkdir -p $(BUILD)/runs
-	$(PAPERMILL) notebooks/02_train.ipynb $(BUILD)/runs/$*.ipynb -p profile $(PROFILE) -p run $* \
+	$(PAPERMILL) notebooks/02_train.ipynb $(BUILD)/runs/$*.ipynb -p profile $(PROFILE) -p run $* -p file_results True \
 		-p require_data True -p progress False
 
 run-%: ## Train and evaluate one run, e.g. make run-drive-afunet-s0 PROFILE=cpu
@@ -116,4 +116,4 @@ cache: $(STAMP) ## Decode DRIVE and STARE into .devcache/, packed for a GPU mach
 	$(PY) scripts/pack_devcache.py .devcache/paper .devcache/pack/paper.tar.xz $(PACK)
 
 clean: ## Remove executed notebooks and smoke outputs (never results of record)
-	rm -rf build results/smoke figures/smoke
+	rm -rf build results/smoke figures/smoke results/lab figures/lab

@@ -33,7 +33,8 @@ RESULT_FILES = ("config.json", "log.csv", "summary.json")
 
 
 def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: bool = True,
-            overrides: dict | None = None, deadline: float | None = None) -> Path:
+            overrides: dict | None = None, deadline: float | None = None,
+            results_root=None, on_epoch_end=None) -> Path:
     """Train (or resume) one run, evaluate it on every test set, copy its results into results/.
 
     Runs that `shares_weights` also get their best weights exported in fp16 to
@@ -48,13 +49,17 @@ def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: boo
             the run's config.json like every other setting.
         deadline: Unix time by which training must end (a leased GPU's budget); a run cut
             short is filed with its best weights so far and says so (see training.train).
+        results_root: where to file the results instead of the repository's results/ (a
+            notebook's scratch folder); only the repository's results/ get shared weights.
+        on_epoch_end: called with each epoch's log row (live learning curves).
     Returns:
         The run's folder under results/.
     """
     run = Run.parse(name)
     config = run_config(profile, name, overrides)
-    work, out = run_dir(profile, run), result_dir(profile, run)
-    train(config, work, root=root, cache_dir=cache_dir, progress=progress, deadline=deadline)
+    work, out = run_dir(profile, run), result_dir(profile, run, results_root)
+    train(config, work, root=root, cache_dir=cache_dir, progress=progress, deadline=deadline,
+          on_epoch_end=on_epoch_end)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -64,7 +69,7 @@ def execute(profile: str, name: str, *, root=None, cache_dir=None, progress: boo
         _keep_figure_maps(tmp / "eval" / dataset / "probs")
     for file in RESULT_FILES:
         shutil.copy2(work / file, tmp / file)
-    if shares_weights(profile, run):
+    if shares_weights(profile, run) and results_root is None:
         export_checkpoint(work / "best.pt", shared_checkpoint(profile, run))
     # Replace the whole folder at once: a failure never leaves half a result behind.
     shutil.rmtree(out, ignore_errors=True)

@@ -76,9 +76,10 @@ def run_dir(profile: str, run: Run) -> Path:
     return REPO / "runs" / profile / run.name
 
 
-def result_dir(profile: str, run: Run) -> Path:
-    """Where a run's committed results live."""
-    return REPO / "results" / profile / "runs" / run.name
+def result_dir(profile: str, run: Run, results_root=None) -> Path:
+    """Where a run's results are filed: results/<profile>/runs/<name>, or under results_root."""
+    root = Path(results_root) if results_root is not None else REPO / "results"
+    return root / profile / "runs" / run.name
 
 
 def shared_checkpoint(profile: str, run: Run) -> Path:

@@ -422,3 +422,14 @@ def test_results_readme_prose_numbers_come_from_the_runs():
     assert len(longer) == 3
     mean = reporting.mean_std(longer.mean(), longer.std(ddof=1))
     assert f"{mean} over three seeds against the study's {study}" in text
+
+
+def test_teaching_guide_lab_block_matches_the_measured_runs():
+    from afunet.reporting import experiments
+
+    assert experiments.update_lab(check=True) is True, "docs/teaching.md is stale: make readme"
+    lab = experiments.lab_table()
+    assert len(lab) >= 1
+    # The lab's promise to a class: within 15 minutes, at least the second human observer.
+    assert (lab["notebook_minutes"] <= 15).all()
+    assert (lab["drive_f1"] >= lab["drive_observer2_f1"]).all()

@@ -73,7 +73,7 @@ def test_config_round_trip_and_overrides():
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert config.width == 16 and config.batch_size == 1 and config.input_size is None
     assert make_config("paper").input_size == 512 and make_config("paper").width == 64
-    assert set(PROFILES) == {"smoke", "cpu", "paper"}
+    assert set(PROFILES) == {"smoke", "cpu", "lab", "paper"}
     assert parse_overrides(["lr=5e-4", "crop=null", "dataset=stare", "model_kwargs={\"a\": 1}"]) \
         == {"lr": 5e-4, "crop": None, "dataset": "stare", "model_kwargs": {"a": 1}}
     with pytest.raises(AfunetError, match="unknown training setting"):

@@ -91,3 +91,66 @@ def render_experiment(name: str, results_root=None) -> str:
 def update(name: str, path=RESULTS_README, check: bool = False, results_root=None):
     """Rewrite (or check) an experiment's block; see `afunet.reporting.writers.update_block`."""
     return update_block(path, f"experiment:{name}", render_experiment(name, results_root), check)
+
+
+LAB = "lab"  # the class lab's measured runs: results/experiments/lab/<machine>/<run>/
+TEACHING = REPO / "docs" / "teaching.md"
+
+
+def lab_table(results_root=None) -> pd.DataFrame:
+    """The `lab` profile's measured runs, one per machine: time, best epoch, test F1 per set.
+
+    Each machine's folder may hold notebook.json: the wall time of the whole notebook run
+    (papermill, from start to its last cell), beside the run's own training time.
+    """
+    root = Path(results_root) if results_root is not None else REPO / "results"
+    rows = []
+    for summary_path in sorted((root / "experiments" / LAB).glob("*/*/summary.json")):
+        folder = summary_path.parent
+        summary = json.loads(summary_path.read_text())
+        notebook = folder.parent / "notebook.json"
+        wall = json.loads(notebook.read_text())["wall_seconds"] if notebook.is_file() else None
+        row = dict(machine=summary["device_name"], run=folder.name,
+                   epochs=summary["epochs_run"], best_epoch=summary["best_epoch"],
+                   val_f1=summary["best_val_f1"], train_minutes=summary["train_seconds"] / 60,
+                   notebook_minutes=None if wall is None else wall / 60)
+        for metrics in sorted(folder.glob("eval/*/metrics.json")):
+            report = json.loads(metrics.read_text())
+            row[f"{report['dataset']}_f1"] = report["fixed"]["pooled"]["f1"]
+            if report.get("observer2"):
+                row[f"{report['dataset']}_observer2_f1"] = report["observer2"]["pooled"]["f1"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def render_lab(results_root=None) -> str:
+    """docs/teaching.md's "What to expect": the lab runs as measured, and where they are."""
+    table = lab_table(results_root)
+    if table.empty:
+        return "No lab run measured yet (`results/experiments/lab/`)."
+    shown = pd.DataFrame({
+        "machine": table["machine"], "run": table["run"],
+        "training (min)": [fmt(v, 1) for v in table["train_minutes"]],
+        "whole notebook (min)": [fmt(v, 1) for v in table["notebook_minutes"]],
+        "best epoch": [f"{b} of {e}" for b, e in zip(table["best_epoch"], table["epochs"],
+                                                      strict=True)],
+        "val F1": [fmt(v) for v in table["val_f1"]],
+        "DRIVE test F1": [fmt(v) for v in table.get("drive_f1", pd.Series(dtype=float))],
+        "STARE test F1 (unseen set)": [fmt(v) for v in table.get("stare_f1",
+                                                                  pd.Series(dtype=float))],
+    })
+    human = table.get("drive_observer2_f1", pd.Series(dtype=float)).dropna()
+    lines = [to_markdown(shown).rstrip("\n"), "",
+             "F1 pooled inside the FOV at 0.5 on the test images; the whole notebook is "
+             "`papermill notebooks/02_train.ipynb` with its defaults, from start to last cell."]
+    if len(human):
+        lines[-1] += (f" For scale, DRIVE's second human observer scores {fmt(human.iloc[0])}.")
+    lines[-1] += (" Source: `results/experiments/lab/`, written by `make readme`. On a machine "
+                  "whose epochs are slower, `time_limit_minutes` in the notebook keeps the lab "
+                  "on time.")
+    return "\n".join(lines)
+
+
+def update_lab(path=TEACHING, check: bool = False, results_root=None):
+    """Rewrite (or check) docs/teaching.md's lab block; see `writers.update_block`."""
+    return update_block(path, "teaching:lab", render_lab(results_root), check)

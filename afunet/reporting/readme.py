@@ -198,6 +198,8 @@ def main(argv=None) -> int:
     blocks += [(experiments.RESULTS_README, f"experiment:{name}",
                 lambda name=name: experiments.render_experiment(name))
                for name, profile in experiments.EXPERIMENTS.items() if profile == args.profile]
+    if args.profile == default_profile("cpu"):  # the lab is the CPU study's recipe, cut short
+        blocks.append((experiments.TEACHING, "teaching:lab", experiments.render_lab))
     status = 0
     for path, key, render in blocks:
         where = f"{path.relative_to(REPO)} block {key}"
