@@ -9,19 +9,21 @@ CLAHE, z-score inside the FOV); probabilities are resized back to the image's ow
 
 from __future__ import annotations
 
+import gzip
+import io
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 
 from afunet.config import TrainConfig
 from afunet.data.fov import compute_fov
-from afunet.data.io import read_image
 from afunet.data.transforms import normalize, prepare, resize
 from afunet.device import autocast, resolve_channels_last, resolve_device, resolve_precision
-from afunet.errors import AfunetError, CheckpointError, ensure_folder
+from afunet.errors import AfunetError, CheckpointError, UsageError, ensure_folder
 from afunet.models import create_model
 from afunet.training.checkpoint import check_finite, load_checkpoint_dict, resolve_checkpoint
 
@@ -146,6 +148,12 @@ def predict_probability(
     return prob[0, 0].clamp(0, 1).cpu().numpy().astype(np.float32)
 
 
+# Photographs outside these bounds are refused, not guessed at: a fundus photograph is
+# roughly round, so a long strip is another kind of image, and a huge one would exhaust memory.
+MIN_SIDE, MAX_SIDE, MAX_ASPECT = 64, 8192, 4.0
+OUTPUTS = ("prob", "mask", "overlay")  # what predict writes per photograph, <stem>_<kind>.png
+
+
 def predict_files(
     paths: list[str | Path],
     checkpoint: str | Path,
@@ -154,63 +162,140 @@ def predict_files(
     *,
     device: str = "auto",
     tta: bool = False,
+    outputs: tuple[str, ...] = OUTPUTS,
 ) -> list[dict]:
-    """Segment one's own fundus photographs (PNG, JPEG, TIFF, PPM, any size).
+    """Segment one's own fundus photographs (PNG, JPEG, TIFF, PPM, any colour mode Pillow opens).
 
-    Writes <stem>_prob/_mask/_overlay.png. A native-size run learnt vessel widths at its training
-    resolution, so photographs are scaled to its training height (aspect kept) and back. Returns a
-    dict per path, {"ok": False, "error"} for an unreadable file (skipped, the rest go on).
+    Writes <stem>_prob/_mask/_overlay.png (``outputs``) under ``out_dir``, keeping each input's
+    path relative to the inputs' common folder, so two eye.png never overwrite each other. A
+    native-size run learnt vessel widths at its training resolution, so photographs are scaled
+    to its training height (aspect kept) and back. Returns one dict per path; a file that cannot
+    be read, is out of bounds or cannot be written gets {"ok": False, "error"} and the rest go on.
     """
+    if not 0.0 <= threshold <= 1.0:  # also refuses NaN
+        raise UsageError(f"threshold {threshold} is outside [0, 1]")
+    unknown = sorted(set(outputs) - set(OUTPUTS))
+    if unknown or not outputs:
+        raise UsageError(f"outputs {list(outputs)}: choose one or more of {', '.join(OUTPUTS)}")
     out = ensure_folder(out_dir)  # before the model loads: a wrong --out fails at once
     model, config, payload = load_with_metadata(checkpoint, device)
     train_height = (payload.get("image_size") or [None])[0]
-    results, stems = [], set()
-    for path in map(Path, paths):
+    paths = [Path(p) for p in paths]
+    base = _common_folder(paths)
+    results, taken = [], set()
+    for path in paths:
         try:
             image = read_photo(path)
+            stem = _output_stem(path, base, taken)
+            fov = compute_fov(image)
+            if fov.mean() < 0.05:  # no dark surround found (a cropped photo): the whole frame
+                fov = np.ones_like(fov)
+            size = None
+            if config.input_size is None and train_height and image.shape[0] != train_height:
+                size = (train_height, round(image.shape[1] * train_height / image.shape[0]))
+            prob = predict_probability(model, image, config, fov, size=size, tta=tta)
+            mask = (prob >= threshold) & fov
+            arrays = {"prob": np.rint(prob * 255).astype(np.uint8),
+                      "mask": mask.astype(np.uint8) * 255, "overlay": overlay(image, mask)}
+            files = {k: out / f"{stem}_{k}.png" for k in outputs}
+            for kind, file in files.items():
+                _save_png(arrays[kind], file)
         except AfunetError as exc:
             results.append({"path": str(path), "ok": False, "error": str(exc)})
             continue
-        stem = _stem(path)
-        stem = stem if stem not in stems else f"{stem}_{path.suffix.lstrip('.')}"
-        stems.add(stem)
-        fov = compute_fov(image)
-        if fov.mean() < 0.05:  # no dark surround found (a cropped photo): use the whole frame
-            fov = np.ones_like(fov)
-        size = None
-        if config.input_size is None and train_height and image.shape[0] != train_height:
-            size = (train_height, round(image.shape[1] * train_height / image.shape[0]))
-        prob = predict_probability(model, image, config, fov, size=size, tta=tta)
-        mask = (prob >= threshold) & fov
-        files = {k: out / f"{stem}_{k}.png" for k in ("prob", "mask", "overlay")}
-        Image.fromarray(np.rint(prob * 255).astype(np.uint8)).save(files["prob"])
-        Image.fromarray(mask.astype(np.uint8) * 255).save(files["mask"])
-        Image.fromarray(overlay(image, mask)).save(files["overlay"])
         results.append({"path": str(path), "ok": True, **{k: str(v) for k, v in files.items()},
                         "height": image.shape[0], "width": image.shape[1],
                         "vessel_fraction": float(mask[fov].mean()) if fov.any() else 0.0})
     return results
 
 
-def read_photo(path: Path) -> np.ndarray:
-    """A photograph as (H, W, 3) uint8; raises AfunetError naming an unreadable file."""
+def read_photo(path: str | Path) -> np.ndarray:
+    """A photograph as (H, W, 3) uint8, whatever its colour mode; AfunetError naming the file.
+
+    Palette, CMYK, YCbCr, grey, 16-bit grey and images with alpha (composited on black, the
+    colour around a fundus) are converted; float images are refused by name. EXIF rotation
+    (phone photographs) is applied. Sizes outside MIN_SIDE, MAX_SIDE, MAX_ASPECT are refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AfunetError(f"{path}: no such file; give a PNG, JPEG, TIFF or PPM fundus photograph")
     try:
-        arr = read_image(path)
-    except AfunetError as exc:
-        reason = "no such file" if not Path(path).is_file() else (exc.__cause__ or exc)
-        raise AfunetError(f"{path}: cannot read it as an image ({reason}); give a PNG, JPEG, "
-                          "TIFF or PPM fundus photograph") from None
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise AfunetError(f"{path}: expected a colour photograph, got an array of shape "
-                          f"{arr.shape}; give an RGB image")
-    arr = arr[..., :3]
-    if arr.dtype == np.uint16:
-        arr = (arr >> 8).astype(np.uint8)
-    elif arr.dtype != np.uint8:
-        arr = np.rint(255 * arr.astype(np.float64) / max(float(arr.max()), 1e-12)).astype(np.uint8)
-    return np.ascontiguousarray(arr)
+        data = path.read_bytes()
+        if path.suffix.lower() == ".gz":
+            data = gzip.decompress(data)
+        with Image.open(io.BytesIO(data)) as im:
+            _check_size(path, *im.size)  # from the header, before decoding a huge image
+            im = ImageOps.exif_transpose(im)
+            rgb = _to_rgb(im, path)
+    except AfunetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means the same to a user
+        raise AfunetError(f"{path}: cannot read it as an image ({type(exc).__name__}: {exc}); "
+                          "give a PNG, JPEG, TIFF or PPM fundus photograph") from None
+    return np.ascontiguousarray(rgb)
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    """Refuse a photograph too small, too large or too elongated to be a fundus photograph."""
+    short, long_ = min(width, height), max(width, height)
+    if short < MIN_SIDE:
+        raise AfunetError(f"{path}: {width} x {height} px is too small (each side at least "
+                          f"{MIN_SIDE} px); give the full fundus photograph")
+    if long_ > MAX_SIDE:
+        raise AfunetError(f"{path}: {width} x {height} px exceeds the limit of {MAX_SIDE} px a "
+                          "side; scale it down first")
+    if long_ / short > MAX_ASPECT:
+        raise AfunetError(f"{path}: {width} x {height} px is {long_ / short:.1f} times longer "
+                          f"than wide (at most {MAX_ASPECT:g}); a fundus photograph is roughly "
+                          "round: crop it to the eye")
+
+
+def _to_rgb(im: Image.Image, path: Path) -> np.ndarray:
+    """Pillow image of any photographic mode -> (H, W, 3) uint8."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        grey = np.asarray(im, dtype=np.int64)
+        if grey.min() < 0 or grey.max() > 65535:
+            raise AfunetError(f"{path}: a {mode} image with values outside 16 bits; give an "
+                              "8- or 16-bit photograph")
+        grey = (grey >> 8) if grey.max() > 255 else grey
+        return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+    if mode == "F":
+        raise AfunetError(f"{path}: a 32-bit floating-point image (mode F) is not a photograph; "
+                          "save it as an 8-bit PNG or JPEG")
+    if "A" in mode or "a" in mode or (mode == "P" and "transparency" in im.info):
+        black = Image.new("RGBA", im.size, (0, 0, 0, 255))
+        im = Image.alpha_composite(black, im.convert("RGBA"))
+    return np.array(im.convert("RGB"), dtype=np.uint8)  # a writable copy, as torch wants
+
+
+def _common_folder(paths: list[Path]) -> Path:
+    """The deepest folder holding every input (outputs keep paths relative to it)."""
+    folders = [str(p.resolve().parent) for p in paths]
+    return Path(os.path.commonpath(folders)) if folders else Path(".")
+
+
+def _output_stem(path: Path, base: Path, taken: set) -> str:
+    """<folders below base>/<stem>, made unique (eye.png beside eye.jpg: eye_jpg)."""
+    rel = path.resolve().parent.relative_to(base)
+    stem = str(rel / _stem(path))
+    if stem in taken:
+        stem = f"{stem}_{path.name.split('.', 1)[-1].replace('.', '_')}"
+    taken.add(stem)
+    return stem
+
+
+def _save_png(array: np.ndarray, file: Path) -> None:
+    """Write a PNG whole or not at all; a full disk or a read-only folder names the file."""
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(tmp, format="PNG")
+        os.replace(tmp, file)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise AfunetError(f"cannot write {file}: {exc.strerror or exc}; free some space or "
+                          "choose another --out") from None
 
 
 def overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:

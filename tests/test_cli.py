@@ -86,7 +86,8 @@ def test_train_evaluate_predict_bench(tmp_path, capsys):
                  str(run / "best.pt"), "--out", str(tmp_path / "pred")])
     out = capsys.readouterr()
     assert code == 1 and "bad.jpg" in out.err and images[0].stem in out.out
-    assert (tmp_path / "pred" / f"{images[0].stem}_overlay.png").is_file()
+    # Outputs keep each input's path below the inputs' common folder (here tmp_path).
+    assert (tmp_path / "pred" / "eval" / "probs" / f"{images[0].stem}_overlay.png").is_file()
 
     table = tmp_path / "bench.csv"
     assert main(["bench", "--models", "unet", "afunet", "--width", "4", "--size", "32x48",
