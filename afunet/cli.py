@@ -43,16 +43,19 @@ images (chosen before looking at the test set)."""
 PREDICT_EPILOG = """\
 examples:
   afunet predict eye1.jpg eye2.png --checkpoint runs/cpu/drive-afunet-s0 --out predictions/
+  afunet predict scans/*/eye.png --fov scans/*/eye_mask.png --format mask --out out/
 
-For each image writes <stem>_prob.png, <stem>_mask.png and <stem>_overlay.png. Files that
-cannot be read are reported and skipped; exit status 1 if any was skipped.
+For each image writes <stem>_prob.png, <stem>_mask.png and <stem>_overlay.png (--format),
+under --out at the image's path below the images' common folder, so names never collide.
+Every file gets a line: what was written, or why it was skipped; one bad file never stops
+the others, and the exit status is 1 if any was skipped.
 
-The field of view is found automatically (red channel > 35, cleaned; the whole frame when
-almost nothing passes that test, as in a tightly cropped photograph); only pixels inside it
-can be vessels. A model trained at native size learnt vessel widths at its training images'
-resolution, so each photograph is scaled to that height for the network and the result
-scaled back. Expect the best masks from 45-degree fundus photographs like DRIVE's and
-STARE's."""
+The field of view is the --fov mask, or found automatically (red channel > 35, cleaned; the
+whole frame when almost nothing passes that test, as in a tightly cropped photograph); only
+pixels inside it can be vessels. The network sees the photograph at its own size unless its
+FOV's diameter differs from the training images' by more than 25 %: then it is rescaled to
+match, and the result scaled back (as `afunet evaluate` does). Expect the best masks from
+45-degree fundus photographs like DRIVE's and STARE's."""
 
 BENCH_EPILOG = """\
 examples:
@@ -141,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--threshold", type=_probability, default=0.5,
                    help="vessel if prob >= this, in [0, 1] (0.5)")
+    p.add_argument("--fov", nargs="+", metavar="MASK",
+                   help="field-of-view masks, one per image in the same order (default: "
+                   "computed from each photograph)")
+    p.add_argument("--format", nargs="+", dest="outputs", metavar="KIND",
+                   help="what to write per image: prob (probability x 255), mask (vessels at "
+                   "the threshold) and/or overlay (default: all three)")
     p.add_argument("--tta", action="store_true", help="average over flips")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     p.set_defaults(func=_predict)
@@ -260,13 +269,16 @@ def _predict(args) -> int:
     from afunet.inference import predict_files  # torch: see the module docstring
 
     results = predict_files(args.images, args.checkpoint, args.out, args.threshold,
-                            device=args.device, tta=args.tta)
+                            device=args.device, tta=args.tta, fovs=args.fov,
+                            **({"outputs": tuple(args.outputs)} if args.outputs else {}))
     for r in results:
         if r["ok"]:
-            print(f"{r['path']}: {r['height']}x{r['width']}, vessels "
-                  f"{100 * r['vessel_fraction']:.1f}% of the FOV -> {r['mask']}")
+            scale = "" if r["scale"] == 1.0 else f", segmented at {r['scale']:.2f}x its size"
+            written = ", ".join(v for k, v in r.items() if k in ("prob", "mask", "overlay"))
+            print(f"{r['path']}: {r['height']}x{r['width']}{scale}, vessels "
+                  f"{100 * r['vessel_fraction']:.1f}% of the FOV -> {written}")
         else:
-            print_error(r["error"])
+            print_error(f"{r['error']} (skipped)")
     return 0 if all(r["ok"] for r in results) else 1
 
 

@@ -25,7 +25,7 @@ from afunet import metrics, topology
 from afunet.data.cache import load_tensors
 from afunet.device import device_name, environment
 from afunet.errors import ensure_folder
-from afunet.inference import load_with_metadata, predict_probability
+from afunet.inference import INPUT_RULE, load_with_metadata, segment, training_fov_diameter
 from afunet.training.checkpoint import resolve_checkpoint
 
 FIXED_THRESHOLD = 0.5
@@ -71,7 +71,8 @@ def evaluate(
     val_ids = payload["split"]["val_ids"]
     val = _select(load_tensors(config.dataset, "train", root, cache_dir,
                                options=config.dataset_kwargs), val_ids)
-    val_probs = _predict_all(model, config, val, tta, progress, "val")
+    train_diameter = training_fov_diameter(payload, config)
+    val_probs, _ = _predict_all(model, config, val, tta, progress, "val", train_diameter)
     threshold, val_f1 = metrics.best_f1_threshold(val_probs, val["labels"], val["fovs"])
 
     test = load_tensors(dataset, split, root, cache_dir, options=dataset_kwargs)
@@ -79,7 +80,8 @@ def evaluate(
     # The thin-vessel region depends on the ground truth only: computed once, not per rule/rater.
     test["thin_regions"] = [topology.thin_region(t & f, f) for t, f in
                             zip(test["labels"], test["fovs"], strict=True)]
-    probs = _predict_all(model, config, test, tta, progress, f"{dataset} {split}")
+    probs, scales = _predict_all(model, config, test, tta, progress, f"{dataset} {split}",
+                                 train_diameter)
     if save_probs:
         (out / "probs").mkdir(parents=True, exist_ok=True)
         for id_, prob in zip(test["ids"], probs, strict=True):
@@ -109,6 +111,8 @@ def evaluate(
         split=split,
         n_images=len(test["ids"]),
         tta=tta,
+        input_policy=dict(fov="the data set's FOV masks", rule=INPUT_RULE,
+                          train_fov_diameter=train_diameter, scales=scales),
         epoch=payload.get("epoch"),
         threshold_source=f"pooled-F1 maximum on the {config.dataset} validation images "
         f"{', '.join(val_ids)} of the training run",
@@ -146,12 +150,13 @@ def _as_numpy(data: dict) -> dict:
                 label2=masks(data.get("label2")))
 
 
-def _predict_all(model, config, data, tta, progress, desc) -> list[np.ndarray]:
-    """Probability maps of every image, at native size."""
+def _predict_all(model, config, data, tta, progress, desc, train_diameter):
+    """Probability maps of every image at its own size, and each image's input scale."""
     show = progress and sys.stderr.isatty()
-    return [predict_probability(model, image, config, fov, tta=tta)
+    done = [segment(model, config, image, fov, train_diameter, tta=tta)
             for image, fov in tqdm(list(zip(data["images"], data["fovs"], strict=True)),
                                    desc=desc, disable=not show, leave=False)]
+    return [prob for prob, _ in done], [round(scale, 4) for _, scale in done]
 
 
 def _score_rows(data, preds, probs, rater, rule, threshold) -> list[dict]:

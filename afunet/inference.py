@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from afunet.config import TrainConfig
-from afunet.data.fov import compute_fov
+from afunet.data.fov import compute_fov, fov_diameter
+from afunet.data.io import read_mask
 from afunet.data.transforms import normalize, prepare, resize
 from afunet.device import autocast, resolve_channels_last, resolve_device, resolve_precision
 from afunet.errors import AfunetError, CheckpointError, UsageError, ensure_folder
@@ -107,6 +108,47 @@ def _options(kwargs: dict) -> str:
     return f" with {kwargs}" if kwargs else ""
 
 
+# The input policy, one for every caller (predict, evaluate, notebooks, Figure 2). A photograph
+# whose FOV diameter differs from the training images' by more than RESCALE_TOLERANCE is
+# rescaled to match; closer ones stay native, so DRIVE and STARE runs keep their own scale.
+# Chosen on the other set's training images, not on test images (docs/decisions.md).
+RESCALE_TOLERANCE = 0.25
+INPUT_RULE = (f"native, unless the FOV diameter differs from the training images' by more "
+              f"than {RESCALE_TOLERANCE:.0%}: then rescaled to match")
+# Median FOV diameter (px) of each published set's training images, for checkpoints written
+# before they recorded their own (tests/test_data_real.py recomputes them).
+KNOWN_FOV_DIAMETERS = {"drive": 538.0, "stare": 630.2}
+
+
+def training_fov_diameter(payload: dict, config: TrainConfig) -> float | None:
+    """The FOV diameter a checkpoint's model learnt at (None: unknown, so never rescale)."""
+    return payload.get("fov_diameter") or KNOWN_FOV_DIAMETERS.get(config.dataset)
+
+
+def input_scale(fov: np.ndarray, train_diameter: float | None) -> float:
+    """1.0, or the factor that brings the FOV's diameter to the training images' (see above)."""
+    if not train_diameter or not np.any(fov):
+        return 1.0
+    scale = train_diameter / fov_diameter(fov)
+    return 1.0 if abs(scale - 1.0) <= RESCALE_TOLERANCE else scale
+
+
+def photo_fov(image: np.ndarray) -> np.ndarray:
+    """The FOV of a photograph without a mask: computed, or the whole frame for a cropped one."""
+    fov = compute_fov(image)
+    return fov if fov.mean() >= 0.05 else np.ones_like(fov)  # no dark surround was found
+
+
+def segment(model, config: TrainConfig, image: np.ndarray, fov: np.ndarray,
+            train_diameter: float | None, *, tta: bool = False) -> tuple[np.ndarray, float]:
+    """The one inference path: (probabilities at the image's size, the input scale used)."""
+    scale = input_scale(fov, train_diameter) if config.input_size is None else 1.0
+    size = None
+    if scale != 1.0:
+        size = (round(image.shape[0] * scale), round(image.shape[1] * scale))
+    return predict_probability(model, image, config, fov, size=size, tta=tta), scale
+
+
 @torch.no_grad()
 def predict_probability(
     model: torch.nn.Module,
@@ -163,14 +205,15 @@ def predict_files(
     device: str = "auto",
     tta: bool = False,
     outputs: tuple[str, ...] = OUTPUTS,
+    fovs: list[str | Path] | None = None,
 ) -> list[dict]:
     """Segment one's own fundus photographs (PNG, JPEG, TIFF, PPM, any colour mode Pillow opens).
 
     Writes <stem>_prob/_mask/_overlay.png (``outputs``) under ``out_dir``, keeping each input's
-    path relative to the inputs' common folder, so two eye.png never overwrite each other. A
-    native-size run learnt vessel widths at its training resolution, so photographs are scaled
-    to its training height (aspect kept) and back. Returns one dict per path; a file that cannot
-    be read, is out of bounds or cannot be written gets {"ok": False, "error"} and the rest go on.
+    path relative to the inputs' common folder, so two eye.png never overwrite each other.
+    ``fovs`` gives a mask per photograph (else each FOV is computed); the input scale follows
+    `input_scale`, as in evaluation. Returns one dict per path; a file that cannot be read, is
+    out of bounds or cannot be written gets {"ok": False, "error"} and the rest go on.
     """
     if not 0.0 <= threshold <= 1.0:  # also refuses NaN
         raise UsageError(f"threshold {threshold} is outside [0, 1]")
@@ -178,22 +221,19 @@ def predict_files(
     if unknown or not outputs:
         raise UsageError(f"outputs {list(outputs)}: choose one or more of {', '.join(OUTPUTS)}")
     out = ensure_folder(out_dir)  # before the model loads: a wrong --out fails at once
-    model, config, payload = load_with_metadata(checkpoint, device)
-    train_height = (payload.get("image_size") or [None])[0]
     paths = [Path(p) for p in paths]
+    if fovs is not None and len(fovs) != len(paths):
+        raise UsageError(f"{len(fovs)} FOV masks for {len(paths)} images: give one per image")
+    model, config, payload = load_with_metadata(checkpoint, device)
+    train_diameter = training_fov_diameter(payload, config)
     base = _common_folder(paths)
     results, taken = [], set()
-    for path in paths:
+    for i, path in enumerate(paths):
         try:
             image = read_photo(path)
             stem = _output_stem(path, base, taken)
-            fov = compute_fov(image)
-            if fov.mean() < 0.05:  # no dark surround found (a cropped photo): the whole frame
-                fov = np.ones_like(fov)
-            size = None
-            if config.input_size is None and train_height and image.shape[0] != train_height:
-                size = (train_height, round(image.shape[1] * train_height / image.shape[0]))
-            prob = predict_probability(model, image, config, fov, size=size, tta=tta)
+            fov = photo_fov(image) if fovs is None else _read_fov(fovs[i], image.shape[:2])
+            prob, scale = segment(model, config, image, fov, train_diameter, tta=tta)
             mask = (prob >= threshold) & fov
             arrays = {"prob": np.rint(prob * 255).astype(np.uint8),
                       "mask": mask.astype(np.uint8) * 255, "overlay": overlay(image, mask)}
@@ -204,7 +244,7 @@ def predict_files(
             results.append({"path": str(path), "ok": False, "error": str(exc)})
             continue
         results.append({"path": str(path), "ok": True, **{k: str(v) for k, v in files.items()},
-                        "height": image.shape[0], "width": image.shape[1],
+                        "height": image.shape[0], "width": image.shape[1], "scale": scale,
                         "vessel_fraction": float(mask[fov].mean()) if fov.any() else 0.0})
     return results
 
@@ -233,6 +273,18 @@ def read_photo(path: str | Path) -> np.ndarray:
         raise AfunetError(f"{path}: cannot read it as an image ({type(exc).__name__}: {exc}); "
                           "give a PNG, JPEG, TIFF or PPM fundus photograph") from None
     return np.ascontiguousarray(rgb)
+
+
+def _read_fov(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
+    """A FOV mask file (any non-zero pixel is inside) of the photograph's size."""
+    try:
+        mask = read_mask(path)
+    except AfunetError as exc:
+        raise AfunetError(f"FOV mask {path}: {exc}") from None
+    if mask.shape != tuple(shape):
+        raise AfunetError(f"FOV mask {path} is {mask.shape[1]} x {mask.shape[0]} px, its "
+                          f"photograph {shape[1]} x {shape[0]}: give the mask of that photograph")
+    return mask
 
 
 def _check_size(path: Path, width: int, height: int) -> None:

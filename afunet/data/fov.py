@@ -25,3 +25,8 @@ def compute_fov(image: np.ndarray, threshold: int = RED_THRESHOLD) -> np.ndarray
     # The largest component is the fundus disc; filling holes keeps dark lesions inside the FOV.
     largest = 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
     return ndi.binary_fill_holes(labels == largest)
+
+
+def fov_diameter(fov) -> float:
+    """Diameter (px) of the disc with the FOV's area: the scale of a fundus photograph."""
+    return float(np.sqrt(4.0 * np.count_nonzero(np.asarray(fov)) / np.pi))

@@ -20,8 +20,8 @@ from afunet.errors import CheckpointError
 
 FORMAT = 1
 # Keys every checkpoint has; `export_checkpoint` keeps exactly these.
-CORE_KEYS = ("format", "model", "model_config", "config", "split", "image_size", "epoch",
-             "val_loss", "environment")
+CORE_KEYS = ("format", "model", "model_config", "config", "split", "image_size", "fov_diameter",
+             "epoch", "val_loss", "environment")
 
 
 def save_checkpoint(payload: dict, path: str | Path) -> None:

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from afunet.config import TrainConfig
 from afunet.data import DEFAULT_N_VAL, train_val_split
 from afunet.data.cache import load_tensors
+from afunet.data.fov import fov_diameter
 from afunet.data.transforms import Augment, normalize
 from afunet.device import (
     autocast,
@@ -133,7 +134,9 @@ def _train(config, out, root, cache_dir, progress, on_epoch_end, deadline) -> di
                       contrast=config.contrast, p=config.augment_p)
     env = environment(device)
     meta = dict(model_config=model.config, config=config.to_dict(), split=split, environment=env,
-                image_size=list(train_set["images"].shape[-2:]))
+                image_size=list(train_set["images"].shape[-2:]),
+                # The photographs' scale it learnt, for inference on other resolutions.
+                fov_diameter=float(np.median([fov_diameter(f) for f in train_set["fovs"].cpu()])))
     # A terminal, or a notebook (where tqdm.auto draws its own bar): never a log file.
     show = progress and (sys.stderr.isatty() or "ipykernel" in sys.modules)
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=f"{config.model} {config.dataset}",
