@@ -302,13 +302,8 @@ def test_archive_member_outside_the_folder_or_a_link_is_named(tmp_path, capsys, 
 
 
 @pytest.mark.parametrize("where", ["precheck", "unpack", "copy"])
-def test_disk_full_is_named_not_corrupt(tmp_path, monkeypatch, where):
-    monkeypatch.setattr(chase, "SHAPE", SHAPE)
-    src = write_tiny_chase(tmp_path / "src")
-    archive = tmp_path / "CHASEDB1.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for f in sorted(src.iterdir()):
-            zf.write(f, f.name)
+def test_disk_full_is_named_not_corrupt(tmp_path, monkeypatch, where, chase_zip):
+    archive = chase_zip
 
     def disk_full(*args, **kw):
         raise OSError(errno.ENOSPC, "No space left on device")
