@@ -54,3 +54,18 @@ def test_the_rule_keeps_drive_and_stare_native_and_rescales_other_cameras():
         assert input_scale(fov, 538.0) == pytest.approx(expected, rel=0.01)
     assert input_scale(disc, 538.0) == 1.0 and input_scale(disc | True, None) == 1.0
     assert 0 < RESCALE_TOLERANCE < 0.5
+
+
+def test_the_rule_is_the_best_on_its_validation_record():
+    # results/experiments/input-resolution/: the means its README quotes, and the rule chosen.
+    import pandas as pd
+
+    from afunet.study import REPO
+
+    folder = REPO / "results" / "experiments" / "input-resolution"
+    table = pd.read_csv(folder / "validation.csv")
+    means = table[["native", "rescale always", "tolerance 10%", "tolerance 25%"]].mean()
+    text = " ".join((folder / "README.md").read_text().split())
+    for rule, mean in means.items():
+        assert f"{rule.replace('%', ' %')} {mean:.4f}" in text
+    assert means.idxmax() == f"tolerance {RESCALE_TOLERANCE:.0%}"
