@@ -23,13 +23,18 @@ BUILD   := build/$(PROFILE)
 RESULTS := results/$(PROFILE)
 # Runs trained side by side: 1 on a small CPU (two would share its cores), more on a GPU.
 JOBS    ?= 1
+# Where `make paper` and `make runs` train: local (a Make target per run, JOBS side by side),
+# gpus (one run per GPU here) or slurm (a job array); the last two through `afunet study run`
+# (afunet/launch.py), which takes LAUNCH_ARGS, e.g. "--partition gpu --time 45".
+EXECUTOR ?= local
+LAUNCH_ARGS ?=
 RUNS     = $(shell $(STUDY) list --profile $(PROFILE))
 ABLATION = $(shell $(STUDY) get ablation --profile $(PROFILE))
 DATASETS = $(shell $(STUDY) datasets)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint data data-check bench model-table lab paper runs tables table1 table2 figures \
-	figure2 efficiency ablation readme cache clean
+.PHONY: help venv test test-cluster lint data data-check bench model-table lab paper runs tables table1 \
+	table2 figures figure2 efficiency ablation readme cache clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_%-][a-zA-Z0-9_% -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +54,10 @@ test: $(STAMP) lint ## Run the whole test suite: unit tests, `make paper PROFILE
 	$(PY) scripts/prepare_notebooks.py build/ci-notebooks
 	$(VENV)/bin/pytest -q tests build/ci-notebooks --nbval-lax -p no:cacheprovider --durations=10
 
+# Needs root: installs slurm-wlm and munge if missing, starts and stops the daemons itself.
+test-cluster: $(STAMP) ## The SLURM test: a one-node cluster here runs `make paper PROFILE=smoke EXECUTOR=slurm` (DATA=...)
+	bash scripts/test_cluster.sh
+
 data: $(STAMP) ## Say which data sets are present, and verify them
 	$(AFUNET) data list
 	$(AFUNET) data verify
@@ -66,13 +75,18 @@ lab: $(STAMP) ## Open JupyterLab on the project's environment (kernel "afunet")
 	$(PY) -m ipykernel install --user --name afunet --display-name "Python (afunet)"
 	$(VENV)/bin/jupyter lab notebooks/
 
-paper: $(STAMP) ## Run the whole study: data check, every run, tables, figures (PROFILE=...)
-	@echo "make paper: profile '$(PROFILE)' ($(words $(RUNS)) runs; PROFILE=$(PROFILES) to choose)"
+paper: $(STAMP) ## Run the whole study: data check, every run, tables, figures (PROFILE=..., EXECUTOR=local|gpus|slurm)
+	@echo "make paper: profile '$(PROFILE)' ($(words $(RUNS)) runs; PROFILE=$(PROFILES) to choose$(if $(filter-out local,$(EXECUTOR)),; executor $(EXECUTOR)))"
 	$(MAKE) --no-print-directory data-check
 	@$(MAKE) --no-print-directory -k -j $(JOBS) runs || echo "make paper: some runs failed (see above); tables use the runs that finished"
 	$(MAKE) --no-print-directory tables figures
 
+ifeq ($(EXECUTOR),local)
 runs: $(RUNS:%=$(RESULTS)/runs/%/summary.json) ## Train and evaluate every run of the profile not yet done
+else
+runs: $(STAMP)
+	$(AFUNET) study run --profile $(PROFILE) --executor $(EXECUTOR) $(LAUNCH_ARGS)
+endif
 
 # One run: train (resumable), evaluate on both test sets, file its results (notebook 02).
 # e.g. make results/cpu/runs/drive-afunet-s0/summary.json, or make run-drive-afunet-s0

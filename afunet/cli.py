@@ -57,6 +57,17 @@ FOV's diameter differs from the training images' by more than 25 %: then it is r
 match, and the result scaled back (as `afunet evaluate` does). Expect the best masks from
 45-degree fundus photographs like DRIVE's and STARE's."""
 
+STUDY_EPILOG = """\
+examples:
+  afunet study run --profile cpu                            # here, one run at a time
+  afunet study run --profile paper --executor gpus          # one run per GPU of this machine
+  afunet study run --profile paper --executor local --jobs 12 --budget 540   # one GPU, shared
+  afunet study run --profile paper --executor slurm --partition gpu --time 45
+  afunet study status --profile paper
+
+`make paper EXECUTOR=slurm` (or gpus) runs the study this way, then the tables and figures.
+Logs: runs/<profile>/.launch/; each run's summary.json records its executor, host and job."""
+
 BENCH_EPILOG = """\
 examples:
   afunet bench --models all --width 16 --size 512 --out results/bench/bench_w16_512_cpu.csv
@@ -181,6 +192,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="CSV",
                    help="also write the table as CSV (default: print it only)")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("study", help="run a profile's study here, on several GPUs or on SLURM",
+                       description="Train, evaluate and file every run of a profile's study "
+                       "that results/ lacks (`python -m afunet.pipeline run NAME` each), here or "
+                       "on a cluster (afunet/launch.py). Finished runs are never redone; runs "
+                       "still queued or running from an earlier launch are waited for, not "
+                       "started again; a failed run is named with its log.",
+                       epilog=STUDY_EPILOG, formatter_class=FORMAT)
+    study_sub = p.add_subparsers(dest="study_command", metavar="ACTION", required=True)
+    run = study_sub.add_parser("run", parents=[debug], help="launch the runs results/ lacks",
+                               epilog=STUDY_EPILOG, formatter_class=FORMAT)
+    state = study_sub.add_parser("status", parents=[debug], help="each run: filed, queued, "
+                                 "running, failed (with its log) or to do")
+    for q in (run, state):
+        q.add_argument("--profile", default=default_profile("cpu"), choices=list(PROFILES),
+                       help="whose study (default: %(default)s)")
+    run.add_argument("--executor", default="local", choices=["local", "gpus", "slurm"],
+                     help="local: this machine, --jobs at a time; gpus: one run per GPU here "
+                     "(--per-gpu to share); slurm: a job array (default: local)")
+    run.add_argument("--runs", nargs="+", metavar="NAME",
+                     help="only these runs, in this order (default: the whole plan)")
+    run.add_argument("--seed", type=_at_least(0), help="only the runs of this seed")
+    run.add_argument("--jobs", "-j", type=_at_least(1), default=1,
+                     help="local: runs side by side (default: 1)")
+    run.add_argument("--devices", nargs="+", metavar="GPU", help="gpus: which GPUs "
+                     "(default: $CUDA_VISIBLE_DEVICES, else every one nvidia-smi lists)")
+    run.add_argument("--per-gpu", type=_at_least(1), default=1,
+                     help="gpus: runs side by side on each GPU (default: 1)")
+    run.add_argument("--budget", type=_at_least(1), metavar="SECONDS",
+                     help="local, gpus: time for the whole launch; training ends the profile's "
+                     "eval_min before it and a run cut short is filed with its best weights "
+                     "(default: none)")
+    res = run.add_argument_group("resources of one run (default: the profile's, "
+                                 "afunet/profiles.py)")
+    res.add_argument("--cpus", type=_at_least(1), help="cores (and torch threads)")
+    res.add_argument("--gpus", type=_at_least(0), help="slurm: GPUs per run")
+    res.add_argument("--mem-gb", type=_at_least(1), help="slurm: memory per run")
+    res.add_argument("--time", type=_at_least(1), dest="time_min", metavar="MINUTES",
+                     help="slurm: time limit per run; training stops in time to file the run")
+    res.add_argument("--eval-min", type=_at_least(0), metavar="MINUTES",
+                     help="of the time limit or budget, kept for evaluating and filing")
+    res.add_argument("--partition", help="slurm: partition (default: the cluster's)")
+    res.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
+                     help="slurm: any other sbatch option, e.g. --sbatch account=lab "
+                     "(repeatable)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="replace a TrainConfig field in every run, e.g. --set epochs=2")
+    run.add_argument("--no-wait", action="store_true",
+                     help="slurm: submit and return; running this again waits for the jobs")
+    run.add_argument("--poll", type=float, default=10.0, metavar="SECONDS",
+                     help="how often to look at the queue (default: 10)")
+    run.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                     help="data root (default: $AFUNET_DATA, else <repo>/data)")
+    p.set_defaults(func=_study)
     return parser
 
 
@@ -300,6 +365,26 @@ def _bench(args) -> int:
           channels_last=tuple(layouts), out=args.out)
     if args.out:
         print(f"wrote {args.out}")
+    return 0
+
+
+def _study(args) -> int:
+    from afunet import launch  # no torch: runs go to their own processes
+    from afunet.config import parse_overrides
+
+    if args.study_command == "status":
+        launch.status(args.profile)
+        return 0
+    sbatch = parse_overrides(args.sbatch)
+    failed = launch.launch(
+        args.profile, args.executor, runs=args.runs, seed=args.seed, jobs=args.jobs,
+        devices=args.devices, per_gpu=args.per_gpu, budget=args.budget, wait=not args.no_wait,
+        overrides=parse_overrides(args.set), data_dir=args.data_dir, sbatch=sbatch,
+        poll=args.poll, cpus=args.cpus, gpus=args.gpus, mem_gb=args.mem_gb,
+        time_min=args.time_min, eval_min=args.eval_min, partition=args.partition)
+    if failed:
+        raise AfunetError(f"{len(failed)} run(s) failed: {', '.join(failed)}; each is named "
+                          "above with its log, and running this again retries them")
     return 0
 
 

@@ -33,6 +33,14 @@ class Profile:
     beside: str | None = None  # profile whose F1 this profile's README block also shows
     default_on: str | None = None  # "cpu" or "cuda": `make paper`'s profile on such a machine
     of_record: bool = True  # its results are committed, with a README block
+    # What one run asks of a machine, for the launcher (afunet/launch.py), whose options
+    # override each; sized from the committed runs' records (docs/decisions.md).
+    cpus: int = 1  # cores: SLURM --cpus-per-task, and the run's torch threads
+    gpus: int = 0  # GPUs: SLURM --gpus-per-node; 0 trains on the CPU
+    mem_gb: int = 4  # host memory: SLURM --mem
+    time_min: int = 30  # SLURM --time; training stops in time for eval_min to file the run
+    eval_min: int = 1  # the end of time_min (or of a budget) kept to evaluate and file
+    partition: str | None = None  # SLURM partition; None: the cluster's default
 
     def config(self, **overrides) -> TrainConfig:
         """The recipe as a TrainConfig, with some fields replaced.
@@ -64,18 +72,22 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
                     patience=5, rotation="90", eval_batch_size=4),
         seeds=(0,), ablation=("first", "none"), shared_weights=("afunet", "unet"),
         study_overrides={"input_size": 128}, eval_limit=2,
-        bench_csv="results/bench/bench_w16_512_cpu.csv", of_record=False),
+        bench_csv="results/bench/bench_w16_512_cpu.csv", of_record=False,
+        mem_gb=2, time_min=10),  # one core each: two runs side by side on a small CI machine
     Profile(
         "cpu", "the study on a 2-core CPU: width 16, native size, 384-pixel crops, "
         "at most 90 epochs",
         recipe=_CPU, seeds=(0, 1, 2), ablation=("first", "none"),
         shared_weights=("afunet", "unet"), bench_csv="results/bench/bench_w16_512_cpu.csv",
-        default_on="cpu"),
+        default_on="cpu",
+        # ResUNet++ is the longest run by far; time_min leaves it room on slower cores.
+        cpus=2, mem_gb=4, time_min=240, eval_min=5),
     Profile(
         "lab", "a class on a 2-core laptop: the cpu recipe cut to 40 epochs, one seed",
         # 40: validation F1 passes the second observer's there in all three cpu seeds' logs.
         recipe=dict(_CPU, epochs=40), seeds=(0,),
-        bench_csv="results/bench/bench_w16_512_cpu.csv", of_record=False),
+        bench_csv="results/bench/bench_w16_512_cpu.csv", of_record=False,
+        cpus=2, mem_gb=4, time_min=120, eval_min=5),
     Profile(
         "paper", "the paper's setting on a GPU: width 64, 512 x 512, batch 4, "
         "at most 200 epochs",
@@ -85,7 +97,9 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
                     checkpoint_every=10,  # a width-64 checkpoint with Adam state is large
                     **_AUGMENT),
         seeds=(0, 1), bench_csv="results/bench/bench_w64_512_h200.csv", beside="cpu",
-        default_on="cuda"),
+        default_on="cuda",
+        # One GPU a run; time_min is several times the longest run of record, shared or not.
+        cpus=2, gpus=1, mem_gb=32, time_min=30),
 )}
 
 

@@ -1,30 +1,30 @@
 #!/usr/bin/env bash
-# The paper profile's runs of one seed (every model x data set) on one GPU, in one call.
+# The paper profile's runs of one seed side by side on one leased GPU, within a deadline: the
+# study launcher (`afunet study run`, afunet/launch.py) with the set-up such a machine needs.
 #
 #   bash scripts/device_paper.sh [PROFILE] [SECONDS]      # defaults: paper 540
 #
-# Runs JOBS (default 12: all at once) `python -m afunet.pipeline run` side by side (train,
-# evaluate on both test sets, file results/). A leased GPU is lost with all on it, so SECONDS
-# is a deadline for every run: training ends EVAL_MARGIN s (default 60) before it and a run cut
-# short is filed with its best weights (summary.json: stopped_by "deadline"). Checkpoints only
-# at a run's end (CKPT_EVERY): width-64 checkpoints are large and nothing resumes there.
+# Runs JOBS (default 12: all at once) runs of seed SEED (default 0) side by side with the local
+# executor. A leased GPU is lost with all on it, so SECONDS is the launch's budget: training ends
+# the profile's eval_min before it, a run cut short is filed with its best weights
+# (summary.json: stopped_by "deadline"), and a run still going when it is spent is stopped.
+# Runs already filed under results/ are not redone. Checkpoints only at a run's end
+# (CKPT_EVERY): width-64 checkpoints are large and nothing resumes there.
 # Data: the native-size caches packed by `make cache` into .devcache/pack/paper.tar.xz (a call
 # carries 64 MiB at most), unpacked here into .devcache/paper.
-# Options: SETS="--set epochs=2 ..." (TrainConfig fields), SEED=1, NAMES="drive-afunet ...".
+# Options: SETS="--set epochs=2 ..." (TrainConfig fields), SEED=1, NAMES="drive-afunet ..."
+# (without -s<seed>; the order they start in: slowest first), ARGS="..." (launcher options).
 set -u
 profile=${1:-paper}
 budget=${2:-540}
-jobs=${JOBS:-12}
 py=${PYTHON:-python3}
 out=${OUT:-build/device}
-mkdir -p "$out" logs
+seed=${SEED:-0}
+mkdir -p "$out"
 if [ ! -d .devcache/paper ] && [ -f .devcache/pack/paper.tar.xz ]; then
     tar xJf .devcache/pack/paper.tar.xz -C .devcache || exit 1
 fi
 export PYTHONPATH=$PWD AFUNET_CACHE=$PWD/.devcache/paper AFUNET_DATA=${AFUNET_DATA:-/nonexistent}
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-start=$(date +%s)
-deadline=$((start + budget - ${EVAL_MARGIN:-60}))
 {
     date -u +%FT%TZ
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
@@ -39,18 +39,15 @@ if command -v nvidia-smi >/dev/null 2>&1; then
         > "$out/gpu.csv" 2>/dev/null &
     smi=$!
 fi
-# The seed's runs of the study plan (afunet/profiles.py), all at once by default. Twelve at once
-# need most of a 140 GiB card: on an 80 GB card run fewer (e.g. JOBS=6), and name the slowest
-# first in NAMES (ResUNet++, UNet++). results/paper/calls/ holds the records.
-seed=${SEED:-0}
-names=${NAMES:-$($py -m afunet.study list --profile "$profile" | sed -n "s/-s$seed\$//p")}
-# Runs already filed under results/ are not redone.
-todo=$(for n in $names; do [ -f "results/$profile/runs/$n-s$seed/summary.json" ] || echo "$n-s$seed"; done)
-printf '%s\n' $todo | timeout "$budget" xargs -P "$jobs" -I{} sh -c \
-    "$py -m afunet.pipeline run {} --profile $profile --no-progress --deadline $deadline \
-     --set checkpoint_every=${CKPT_EVERY:-100000} ${SETS:-} > logs/{}.log 2>&1 \
-     && echo \"done {} \$(date -u +%T)\" || echo \"FAILED {} (see logs/{}.log)\"" | tee "$out/runs.txt"
+# Twelve at once need most of a 140 GiB card: on an 80 GB card run fewer (e.g. JOBS=6).
+runs=()
+for name in ${NAMES:-}; do runs+=("$name-s$seed"); done
+start=$(date +%s)
+# One torch thread a run (--cpus 1): twelve runs share the machine's cores.
+$py -m afunet.cli study run --profile "$profile" --executor local --jobs "${JOBS:-12}" \
+    --seed "$seed" ${runs[@]:+--runs "${runs[@]}"} --budget "$budget" --cpus 1 \
+    --set checkpoint_every="${CKPT_EVERY:-100000}" ${SETS:-} ${ARGS:-} 2>&1 | tee "$out/runs.txt"
 echo "wall $(($(date +%s) - start)) s" | tee -a "$out/runs.txt"
 [ -n "$smi" ] && kill "$smi" 2>/dev/null
-tar czf "$out/results_$profile.tgz" "results/$profile" logs 2>/dev/null
+tar czf "$out/results_$profile.tgz" "results/$profile" "runs/$profile/.launch/logs" 2>/dev/null
 ls -la "$out"

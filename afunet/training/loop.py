@@ -41,6 +41,7 @@ from afunet.device import (
     resolve_precision,
 )
 from afunet.errors import AfunetError, ensure_folder
+from afunet.launch import launch_record
 from afunet.losses import DiceBCELoss
 from afunet.models import create_model
 from afunet.training.checkpoint import FORMAT, load_checkpoint_dict, save_checkpoint
@@ -405,6 +406,7 @@ def _summary(config, state, split, device, precision, channels_last, env, model)
         started_at=state["started_at"],
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         environment=env,
+        launch=launch_record(),  # where it ran: executor, host, job id (afunet/launch.py)
     )
 
 
