@@ -39,7 +39,6 @@ from afunet.profiles import get_profile
 
 EXECUTORS = ("local", "gpus", "slurm")
 EXECUTOR_ENV = "AFUNET_EXECUTOR"  # set by the launcher for the run's process
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # `python -m afunet...` works from here
 POLL = 10.0  # seconds between two looks at the queue (and at runs of other launches)
 
 
@@ -334,7 +333,7 @@ def _run_here(profile, executor, names, slots, res, budget, overrides, data_dir,
                         proc = subprocess.Popen(
                             run_argv(profile, name, deadline=deadline, overrides=overrides,
                                      data_dir=data_dir),
-                            stdout=f, stderr=subprocess.STDOUT, env=env, cwd=PACKAGE_ROOT)
+                            stdout=f, stderr=subprocess.STDOUT, env=env, cwd=study.REPO)
                     ledger.jobs[name] = dict(executor=executor, job_id=f"pid {proc.pid}",
                                              pid=proc.pid, host=socket.gethostname(),
                                              log=str(log), submitted=_now(),
@@ -411,7 +410,7 @@ def _task(profile, name, time_min, eval_min, cpus, overrides, data_dir) -> str:
     previous = signal.signal(warning, signal.SIG_IGN)  # the run's process inherits it
     try:
         done = subprocess.run(run_argv(profile, name, deadline=deadline, overrides=overrides,
-                                       data_dir=data_dir), env=env, cwd=PACKAGE_ROOT)
+                                       data_dir=data_dir), env=env, cwd=study.REPO)
     finally:
         signal.signal(warning, previous)
     if done.returncode:
