@@ -42,8 +42,13 @@ images (chosen before looking at the test set)."""
 
 PREDICT_EPILOG = """\
 examples:
+  afunet predict eye.jpg                                # the general model, into predictions/
   afunet predict eye1.jpg eye2.png --checkpoint runs/cpu/drive-afunet-s0 --out predictions/
   afunet predict scans/*/eye.png --fov scans/*/eye_mask.png --format mask --out out/
+
+Without --checkpoint, the general-purpose model shipped with afunet segments the photographs:
+AF-UNet at width 16 trained on DRIVE and STARE together, with augmentations for other
+cameras (its model card, with scores and limits: results/general/README.md).
 
 For each image writes <stem>_prob.png, <stem>_mask.png and <stem>_overlay.png (--format),
 under --out at the image's path below the images' common folder, so names never collide.
@@ -147,14 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", parents=[debug], help="segment your own fundus photographs",
                        description="Segment the vessels of fundus photographs (PNG, JPEG, "
-                       "TIFF, PPM; any size) with a trained checkpoint.",
+                       "TIFF, PPM; any size) with the general-purpose model or a checkpoint.",
                        epilog=PREDICT_EPILOG, formatter_class=FORMAT)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    p.add_argument("--checkpoint", required=True, metavar="PATH",
-                   help="checkpoint file or run folder (uses its best.pt)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--threshold", type=_probability, default=0.5,
-                   help="vessel if prob >= this, in [0, 1] (0.5)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint file or run folder (uses its best.pt); default: the "
+                   "general-purpose model shipped with afunet")
+    p.add_argument("--out", default="predictions", metavar="DIR",
+                   help="output folder (default: predictions)")
+    p.add_argument("--threshold", type=_probability,
+                   help="vessel if prob >= this, in [0, 1] (default: the checkpoint's own, "
+                   "chosen on its validation images, as the general model carries; else 0.5)")
     p.add_argument("--fov", nargs="+", metavar="MASK",
                    help="field-of-view masks, one per image in the same order (default: "
                    "computed from each photograph)")

@@ -54,6 +54,11 @@ class TrainConfig:
     vflip: bool = True
     contrast: float = 0.0  # strength of gamma / contrast / brightness jitter; 0 = off
     augment_p: float = 0.5  # probability of each enabled transform
+    # Other cameras (afunet.data.appearance.Appearance); 0 = off, as in the studies.
+    scale: float = 0.0  # zoom exp(U(-s, s)) of each crop; needs crop
+    color: float = 0.0  # channel mixing I + U(-c, c)
+    illumination: float = 0.0  # smooth additive field, in FOV stds
+    blur: float = 0.0  # Gaussian blur sigma U(0, b) pixels
 
     # reproducibility and speed
     seed: int = 0  # fixes initialisation, data order and augmentation
@@ -74,6 +79,9 @@ class TrainConfig:
         if self.bce_weight == 0 and self.dice_weight == 0:
             raise UsageError("training settings bce_weight and dice_weight are both 0: the loss "
                              "would be 0; give one of them a positive weight")
+        if self.scale and not self.crop:
+            raise UsageError(f"training setting scale={self.scale} zooms the training crops: "
+                             "set crop too (e.g. crop=384), or scale=0")
         if self.model not in registry.MODELS:
             raise UsageError(f"training setting model={self.model!r} is unknown; choose one of: "
                              f"{', '.join(registry.names())}")
@@ -171,6 +179,10 @@ RULES = {
     # The contrast factor is 1 + U(-a, a): it must stay positive.
     "contrast": (lambda v: _number(0)(v) and v < 1, "a number in [0, 1)"),
     "augment_p": (_number(0, 1), "a probability in [0, 1]"),
+    "scale": (_number(0, 1), "a number in [0, 1] (zoom exp(U(-s, s)))"),
+    "color": (_number(0, 1), "a number in [0, 1]"),
+    "illumination": (_number(0, 10), "a number in [0, 10] (FOV standard deviations)"),
+    "blur": (_number(0, 10), "a number of pixels in [0, 10]"),
     "seed": (_int(0), "a whole number >= 0"),
     "device": (lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v),
                "auto, cpu, cuda, cuda:N or mps"),

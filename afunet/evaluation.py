@@ -69,11 +69,9 @@ def evaluate(
         dataset_kwargs = config.dataset_kwargs if dataset == config.dataset else {}
 
     val_ids = payload["split"]["val_ids"]
-    val = _select(load_tensors(config.dataset, "train", root, cache_dir,
-                               options=config.dataset_kwargs), val_ids)
     train_diameter = training_fov_diameter(payload, config)
-    val_probs, _ = _predict_all(model, config, val, tta, progress, "val", train_diameter)
-    threshold, val_f1 = metrics.best_f1_threshold(val_probs, val["labels"], val["fovs"])
+    threshold, val_f1 = validation_threshold(model, config, payload, root, cache_dir, tta=tta,
+                                             progress=progress)
 
     test = load_tensors(dataset, split, root, cache_dir, options=dataset_kwargs)
     test = _as_numpy(_select(test, test["ids"][:limit], as_numpy=False))
@@ -130,6 +128,16 @@ def evaluate(
     _write_pr_curve(out / "pr_curve.csv", fov_probs, fov_truth)
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def validation_threshold(model, config, payload: dict, root=None, cache_dir=None, *,
+                         tta: bool = False, progress: bool = False) -> tuple[float, float]:
+    """(threshold, F1): the pooled-F1 maximum on the training run's own validation images."""
+    val = _select(load_tensors(config.dataset, "train", root, cache_dir,
+                               options=config.dataset_kwargs), payload["split"]["val_ids"])
+    probs, _ = _predict_all(model, config, val, tta, progress, "val",
+                            training_fov_diameter(payload, config))
+    return metrics.best_f1_threshold(probs, val["labels"], val["fovs"])
 
 
 def _select(data: dict, ids: list[str], as_numpy: bool = True) -> dict:

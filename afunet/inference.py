@@ -193,14 +193,15 @@ def predict_probability(
 # Photographs outside these bounds are refused, not guessed at: a fundus photograph is
 # roughly round, so a long strip is another kind of image, and a huge one would exhaust memory.
 MIN_SIDE, MAX_SIDE, MAX_ASPECT = 64, 8192, 4.0
+DEFAULT_THRESHOLD = 0.5  # for checkpoints that carry no threshold of their own
 OUTPUTS = ("prob", "mask", "overlay")  # what predict writes per photograph, <stem>_<kind>.png
 
 
 def predict_files(
     paths: list[str | Path],
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     out_dir: str | Path,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     *,
     device: str = "auto",
     tta: bool = False,
@@ -211,11 +212,13 @@ def predict_files(
 
     Writes <stem>_prob/_mask/_overlay.png (``outputs``) under ``out_dir``, keeping each input's
     path relative to the inputs' common folder, so two eye.png never overwrite each other.
+    ``checkpoint`` None: the general-purpose model shipped with afunet (`afunet.general`);
+    ``threshold`` None: the checkpoint's own (chosen on its validation images), else 0.5.
     ``fovs`` gives a mask per photograph (else each FOV is computed); the input scale follows
     `input_scale`, as in evaluation. Returns one dict per path; a file that cannot be read, is
     out of bounds or cannot be written gets {"ok": False, "error"} and the rest go on.
     """
-    if not 0.0 <= threshold <= 1.0:  # also refuses NaN
+    if threshold is not None and not 0.0 <= threshold <= 1.0:  # also refuses NaN
         raise UsageError(f"threshold {threshold} is outside [0, 1]")
     unknown = sorted(set(outputs) - set(OUTPUTS))
     if unknown or not outputs:
@@ -224,7 +227,12 @@ def predict_files(
     paths = [Path(p) for p in paths]
     if fovs is not None and len(fovs) != len(paths):
         raise UsageError(f"{len(fovs)} FOV masks for {len(paths)} images: give one per image")
+    if checkpoint is None:
+        from afunet import general  # a torch-free module, imported where it is needed
+        checkpoint = general.weights()
     model, config, payload = load_with_metadata(checkpoint, device)
+    if threshold is None:  # the checkpoint's own, chosen on its validation images
+        threshold = payload.get("threshold", DEFAULT_THRESHOLD)
     train_diameter = training_fov_diameter(payload, config)
     base = _common_folder(paths)
     results, taken = [], set()

@@ -13,30 +13,15 @@ import argparse
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
 
 from afunet import metrics
 from afunet.data import load_dataset
 from afunet.data.fov import fov_diameter
 from afunet.inference import load_with_metadata, predict_probability
+from afunet.reporting.general import resample
 from afunet.study import REPO
 
 RULES = {"native": None, "rescale always": 0.0, "tolerance 10%": 0.10, "tolerance 25%": 0.25}
-
-
-def resample(sample, factor):
-    """Image (bilinear), label and FOV (nearest) at ``factor`` times their size."""
-    if factor == 1.0:
-        return sample.image, sample.label, sample.fov
-    h, w = sample.image.shape[:2]
-    size = (round(h * factor), round(w * factor))
-    image = torch.from_numpy(sample.image).permute(2, 0, 1)[None].float()
-    image = F.interpolate(image, size=size, mode="bilinear", align_corners=False)
-    image = image[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
-    masks = [F.interpolate(torch.from_numpy(m)[None, None].float(), size=size,
-                           mode="nearest")[0, 0].numpy() > 0.5 for m in (sample.label, sample.fov)]
-    return image, *masks
 
 
 def main() -> None:
@@ -59,7 +44,7 @@ def main() -> None:
                 for rule, tolerance in RULES.items():
                     counts = metrics.Counts()
                     for sample in samples:
-                        image, label, fov = resample(sample, factor)
+                        image, label, fov = resample(sample.image, sample.label, sample.fov, factor)
                         scale = diameters[source] / fov_diameter(fov)
                         size = None
                         if tolerance is not None and abs(scale - 1) > tolerance:

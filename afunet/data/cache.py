@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import afunet.data  # attributes looked up at call time, so tests can count the calls
 from afunet.data.transforms import prepare, resize, resize_mask
@@ -39,6 +40,8 @@ from afunet.errors import DataError
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 
+# Joins set names into one training set, e.g. "drive+stare" (see `_combine`).
+COMBINE = "+"
 # Bump when the file layout changes: older files are then rebuilt.
 FORMAT = 1
 # Modules whose code shapes the cached tensors besides the set's own loader.
@@ -104,6 +107,13 @@ def load_tensors(
     """
     size = _size_tuple(size)
     dataset_kw = {**(options or {}), **dataset_kw}
+    if COMBINE in name:
+        if dataset_kw:
+            raise DataError(f"{name}: a combination of sets takes no loader options "
+                            f"({', '.join(dataset_kw)}); each part uses its default protocol")
+        parts = [load_tensors(part, split, root, cache_dir, size=size, green=green, clahe=clahe)
+                 for part in name.split(COMBINE)]
+        return _combine(name, parts)
     path = cache_path(
         name, split, cache_dir, size=size, green=green, clahe=clahe, options=dataset_kw
     )
@@ -138,6 +148,29 @@ def load_tensors(
     }
     _write(path, {"meta": data["meta"], "ids": data["ids"], "tensors": tensors})
     return data
+
+
+def _combine(name: str, parts: list[dict]) -> dict:
+    """Sets side by side, each image centred on a zero canvas of the largest height and width.
+
+    The padding lies outside every FOV and carries no vessel, like a photo's dark border."""
+    height = max(p["images"].shape[-2] for p in parts)
+    width = max(p["images"].shape[-1] for p in parts)
+
+    def pad(t):
+        dy, dx = height - t.shape[-2], width - t.shape[-1]
+        return F.pad(t, (dx // 2, dx - dx // 2, dy // 2, dy - dy // 2))
+
+    seconds = [p["label2"] for p in parts]
+    return {
+        "images": torch.cat([pad(p["images"]) for p in parts]).contiguous(),
+        "labels": torch.cat([pad(p["labels"]) for p in parts]),
+        "fovs": torch.cat([pad(p["fovs"]) for p in parts]),
+        "label2": None if any(t is None for t in seconds) else torch.cat([pad(t) for t in seconds]),
+        "ids": [f"{p['meta']['dataset']}/{i}" for p in parts for i in p["ids"]],
+        "meta": {"dataset": name, "parts": [p["meta"] for p in parts],
+                 "n": sum(len(p["ids"]) for p in parts)},
+    }
 
 
 def build_all(

@@ -21,7 +21,8 @@ from afunet.errors import CheckpointError
 FORMAT = 1
 # Keys every checkpoint has; `export_checkpoint` keeps exactly these.
 CORE_KEYS = ("format", "model", "model_config", "config", "split", "image_size", "fov_diameter",
-             "epoch", "val_loss", "environment")
+             "epoch", "val_loss", "environment",
+             "threshold")  # optional: chosen on the validation images, predict's default
 
 
 def save_checkpoint(payload: dict, path: str | Path) -> None:

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from afunet.config import TrainConfig
 from afunet.data import DEFAULT_N_VAL, train_val_split
+from afunet.data.appearance import Appearance
 from afunet.data.cache import load_tensors
 from afunet.data.fov import fov_diameter
 from afunet.data.transforms import Augment, normalize
@@ -133,6 +134,9 @@ def _train(config, out, root, cache_dir, progress, on_epoch_end, deadline) -> di
     loss_fn = DiceBCELoss(config.bce_weight, config.dice_weight)
     augment = Augment(rotation=config.rotation, hflip=config.hflip, vflip=config.vflip,
                       contrast=config.contrast, p=config.augment_p)
+    appearance = Appearance(scale=config.scale, color=config.color,
+                                    illumination=config.illumination, blur=config.blur,
+                                    p=config.augment_p)
     env = environment(device)
     meta = dict(model_config=model.config, config=config.to_dict(), split=split, environment=env,
                 image_size=list(train_set["images"].shape[-2:]),
@@ -151,8 +155,9 @@ def _train(config, out, root, cache_dir, progress, on_epoch_end, deadline) -> di
             state["stopped_by"] = "deadline"
             break
         start = time.perf_counter()
-        train_loss = _train_epoch(step_model, optimizer, loss_fn, augment, train_set, config,
-                                  epoch, device, precision, channels_last, show)
+        train_loss = _train_epoch(step_model, optimizer, loss_fn, (augment, appearance),
+                                  train_set, config, epoch, device, precision, channels_last,
+                                  show)
         val_loss, val_f1 = _validate(step_model, loss_fn, val_set, config, device, precision)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise AfunetError(
@@ -301,9 +306,10 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state))
 
 
-def _train_epoch(model, optimizer, loss_fn, augment, data, config, epoch, device, precision,
+def _train_epoch(model, optimizer, loss_fn, augments, data, config, epoch, device, precision,
                  channels_last, show) -> float:
     """One pass over the training images; the loss stays on the device until the epoch ends."""
+    augment, appearance = augments
     model.train()
     generator = epoch_generator(config.seed, epoch)
     torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))  # any model RNG
@@ -317,8 +323,11 @@ def _train_epoch(model, optimizer, loss_fn, augment, data, config, epoch, device
         index = order[i:i + config.batch_size].to(device)
         batch = (data[k].index_select(0, index) for k in ("images", "labels", "fovs"))
         image, label, fov = augment(*batch, generator=generator)
-        if config.crop:
+        if config.crop and appearance.scale:
+            image, label, fov = appearance.crop(image, label, fov, config.crop, generator)
+        elif config.crop:
             image, label, fov = _random_crop(image, label, fov, config.crop, generator)
+        image = appearance(image, fov, generator)
         if channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         with autocast(device, precision):
