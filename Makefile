@@ -18,7 +18,8 @@ STUDY   := $(PYTHON) -m afunet.study
 DEVICE  := $(shell nvidia-smi -L >/dev/null 2>&1 && echo cuda || echo cpu)
 PROFILE ?= $(shell $(STUDY) default --device $(DEVICE))
 PROFILES = $(shell $(STUDY) profiles | paste -sd'|' -)
-PAPERMILL := $(VENV)/bin/papermill --no-progress-bar --log-level WARNING
+# papermill without kernel noise: encrypted channels, shut down once idle (afunet/reporting/notebooks.py).
+PAPERMILL := $(PY) -m afunet.reporting.notebooks run
 BUILD   := build/$(PROFILE)
 RESULTS := results/$(PROFILE)
 # Runs trained side by side: 1 on a small CPU (two would share its cores), more on a GPU.
@@ -34,7 +35,7 @@ DATASETS = $(shell $(STUDY) datasets)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-cluster lint data data-check bench model-table lab paper runs tables table1 \
-	table2 figures figure2 efficiency ablation readme cache clean
+	table2 figures figure2 efficiency ablation readme publish general cache clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_%-][a-zA-Z0-9_% -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -75,11 +76,11 @@ lab: $(STAMP) ## Open JupyterLab on the project's environment (kernel "afunet")
 	$(PY) -m ipykernel install --user --name afunet --display-name "Python (afunet)"
 	$(VENV)/bin/jupyter lab notebooks/
 
-paper: $(STAMP) ## Run the whole study: data check, every run, tables, figures (PROFILE=..., EXECUTOR=local|gpus|slurm)
+paper: $(STAMP) ## Run the whole study: data check, every run, tables, figures, published notebooks (PROFILE=..., EXECUTOR=local|gpus|slurm)
 	@echo "make paper: profile '$(PROFILE)' ($(words $(RUNS)) runs; PROFILE=$(PROFILES) to choose$(if $(filter-out local,$(EXECUTOR)),; executor $(EXECUTOR)))"
 	$(MAKE) --no-print-directory data-check
 	@$(MAKE) --no-print-directory -k -j $(JOBS) runs || echo "make paper: some runs failed (see above); tables use the runs that finished"
-	$(MAKE) --no-print-directory tables figures
+	$(MAKE) --no-print-directory tables figures publish
 
 ifeq ($(EXECUTOR),local)
 runs: $(RUNS:%=$(RESULTS)/runs/%/summary.json) ## Train and evaluate every run of the profile not yet done
@@ -123,6 +124,17 @@ efficiency: $(STAMP) ## Parameters, FLOPs, latency, training time, accuracy agai
 ablation: $(STAMP) ## AF-UNet's asymmetric-skip variants (adjacent, first, none) on DRIVE
 	@mkdir -p $(BUILD)
 	$(PAPERMILL) notebooks/06_ablation.ipynb $(BUILD)/06_ablation.ipynb -p profile $(PROFILE)
+
+# Only profiles of record publish (afunet/profiles.py); run after tables and figures.
+publish: $(STAMP) ## Copy build/<profile>/'s executed notebooks, stripped, to notebooks/executed/<profile>/ (GitHub renders them)
+	$(PY) -m afunet.reporting.notebooks publish --profile $(PROFILE)
+
+# Three runs of the cpu recipe with camera augmentations, about 1.5 hours on 2 cores; each resumes.
+general: $(STAMP) ## The general-purpose model of `afunet predict`: train, choose, evaluate, export (results/general/)
+	$(PY) -m afunet.general train
+	$(PY) -m afunet.general select
+	$(PY) -m afunet.general evaluate
+	$(PY) -m afunet.general export
 
 # PACK="drive-train-native drive-test-native stare-test-native" packs only what DRIVE runs read.
 cache: $(STAMP) ## Decode DRIVE and STARE into .devcache/, packed for a GPU machine (carry .devcache/pack)

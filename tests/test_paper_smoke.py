@@ -24,6 +24,8 @@ PROMISED = [
     "figures/smoke/figure2_stare.png",
     "figures/smoke/efficiency.png",
     "figures/smoke/efficiency.pdf",
+    "figures/smoke/ablation.png",
+    "figures/smoke/pr_curves_drive.png",
 ]
 
 

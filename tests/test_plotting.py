@@ -273,3 +273,93 @@ def test_efficiency_labels_do_not_overlap_once_titled_and_saved(tmp_path):
         for i, a in enumerate(boxes):
             for b in boxes[i + 1:]:
                 assert not a.overlaps(b), "two model labels overlap"
+
+
+def test_worst_box_is_where_afunet_trails_the_others_not_where_all_err(planted):
+    # An "optic disc": every model paints a large square of false vessel there, AF-UNet a bit
+    # less than the rest. AF-UNet's raw error count is highest there, but it is not behind.
+    s = planted["sample"]
+    target, fov = s.label, s.fov
+    disc_c = _best_window(fov & ~target, fov, away=[planted["red"], planted["green"],
+                                                    planted["worst"]], min_dist=SIZE + 6)
+    disc = _square(target.shape, disc_c, 9) & fov & ~target
+    small = _square(target.shape, disc_c, 7) & fov & ~target
+    preds = {m: p | (small if m == "afunet" else disc) for m, p in planted["preds"].items()}
+    assert (preds["afunet"] & small).sum() > (planted["preds"]["afunet"] ^ target).sum()
+    boxes = plotting.choose_boxes(preds, target, fov)
+    assert _contains(boxes["worst"][0], planted["worst"]), (boxes, planted["worst"])
+    assert not _contains(boxes["worst"][0], disc_c)
+    # AF-UNet alone: its own errors pick the box, so the disc wins.
+    alone = plotting.choose_boxes({"afunet": preds["afunet"]}, target, fov)
+    assert _contains(alone["worst"][0], disc_c), (alone, disc_c)
+
+
+def test_pr_curves_zoom_inset_on_the_operating_points():
+    plotting.set_style()
+    recall = np.linspace(0, 1, 50)
+    curves, points = {}, {}
+    for k, name in enumerate(registry.names()):
+        precision = np.clip(1 - recall**4 * (0.6 + 0.02 * k), 0, 1)
+        curves[name] = (precision, recall)
+        points[name] = (0.8 + 0.01 * k, float(np.interp(0.8 + 0.01 * k, recall, precision)))
+    window = plotting.curves.zoom_window(list(points.values()))
+    r0, r1, p0, p1 = window
+    assert r1 - r0 == pytest.approx(p1 - p0) and 0 <= r0 < r1 <= 1 and 0 <= p0 < p1 <= 1
+    assert all(r0 < r < r1 and p0 < p < p1 for r, p in points.values())
+    assert r1 - r0 < 0.2  # a zoom, not the whole square
+    fig = plotting.pr_curves(curves, points=points, observer=(0.77, 0.81), title="zoom")
+    ax = fig.axes[0]
+    (inset,) = ax.child_axes
+    assert inset.get_xlim() == pytest.approx((r0, r1)) and inset.get_ylim() == pytest.approx((p0, p1))
+    # each model in its registry colour, in the inset as on the main axes
+    colours = {to_rgb(line.get_color()) for line in inset.lines}
+    assert {to_rgb(registry.color(m)) for m in curves} <= colours
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [registry.label(m) for m in registry.names()] == labels[:6]
+    # zoomed-in axes (lo > 0) or no operating point: no inset
+    assert not plotting.pr_curves(curves, points=points, lo=0.5).axes[0].child_axes
+    assert not plotting.pr_curves(curves).axes[0].child_axes
+
+
+def test_efficiency_labels_stay_inside_their_axes(tmp_path):
+    # The cpu study's DRIVE numbers: "U-Net", left of the leftmost marker, crossed the y axis.
+    df = pd.DataFrame({
+        "model": ["unet", "unetpp", "resunet", "resunetpp", "attention_unet", "afunet"],
+        "gflops": [24.3, 59.4, 30.9, 125.4, 25.6, 26.1],
+        "params": [1.94e6, 2.26e6, 2.09e6, 4.06e6, 1.99e6, 2.04e6],
+        "latency_ms": [300.0, 700.0, 360.0, 1560.0, 330.0, 330.0],
+        "f1": [0.8110, 0.8153, 0.8103, 0.7971, 0.8086, 0.8116],
+        "f1_std": [0.0020, 0.0033, 0.0018, 0.0022, 0.0014, 0.0010],
+    })
+    fig = plotting.efficiency_plot(df, title="DRIVE F1 against cost (width 16, cpu profile)")
+    fig.savefig(tmp_path / "efficiency.png")
+    fig.canvas.draw()  # a renderer at the figure's own dpi, as ax.bbox is
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        for t in ax.texts:
+            box = Text.get_window_extent(t, renderer)
+            assert ax.bbox.x0 - 0.5 <= box.x0 and box.x1 <= ax.bbox.x1 + 0.5, t.get_text()
+
+
+def test_ablation_figure_cut_axis_and_differences():
+    plotting.set_style()
+    epochs = np.arange(1, 31)
+    logs = {v: pd.DataFrame({"epoch": epochs, "val_f1": 0.8 - 0.7 / epochs + d,
+                             "val_loss": 0.3 + 1 / epochs - d})
+            for v, d in (("adjacent", 0.004), ("first", 0.0), ("none", 0.002))}
+    table = pd.DataFrame({"variant": ["adjacent", "first", "none", "unet (reference)"],
+                          "present": [True, True, True, True],
+                          "f1": [0.812, 0.807, 0.809, 0.809], "auc_pr": [0.897, 0.891, 0.894, 0.894]})
+    fig = plotting.ablation_figure(table, logs, noise={"f1": 0.0016, "auc_pr": 0.0014},
+                                   metrics=("f1", "auc_pr"), title="ablation")
+    ax_val, ax_diff = fig.axes
+    lo, hi = ax_val.get_ylim()
+    assert 0.7 < lo < 0.8 and hi - lo < 0.1  # cut to the late epochs, not from 0
+    assert any("not 0" in t.get_text() for t in ax_val.texts)
+    first = [c for c in ax_diff.containers if c.get_label() == "first"][0]
+    x = first.lines[0].get_xdata()
+    assert x == pytest.approx([-0.005, -0.006])
+    assert fig._suptitle.get_text() == "ablation"
+    # nothing to show yet: still a figure
+    empty = table.assign(present=False)
+    assert isinstance(plotting.ablation_figure(empty, {}), Figure)

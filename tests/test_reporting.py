@@ -8,6 +8,7 @@ by symmetric noise only.
 
 import csv
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from afunet import reporting
 from afunet.evaluation import CSV_FIELDS
 from afunet.metrics import METRIC_NAMES
 from afunet.profiles import PROFILES
-from afunet.study import Run
+from afunet.study import REPO, Run
 
 PROFILE = "cpu"
 N_IMAGES = 20
@@ -257,6 +258,49 @@ def test_write_table_csv_md_tex(tree, tmp_path):
     assert r"a\_b" in plain[1].read_text()
 
 
+def test_one_table_per_threshold_rule(tree, tmp_path):
+    df = reporting.collect(PROFILE, tree)
+    table = reporting.results_table(df, "drive")
+    parts = reporting.rule_parts(table)
+    assert [title for title, _ in parts] == [
+        "Threshold 0.5 (fixed): the paper's metrics", "Threshold 0.5 (fixed): beyond the paper",
+        "Threshold F1-optimal on each run's validation images: the paper's metrics",
+        "Threshold F1-optimal on each run's validation images: beyond the paper"]
+    for title, part in parts:
+        assert "Threshold" not in part.columns and list(part.index) == list(range(len(part)))
+        # the six models (three run, three from the paper only), then the observer
+        assert len(part) == 7 and part["Method"].iloc[-1] == "2nd human observer", title
+    fixed = parts[0][1].set_index("Method")
+    row = table[(table["model"] == "afunet") & (table["rule"] == "fixed")].iloc[0]
+    assert fixed.loc["AF-UNet", "F1"] == reporting.mean_std(row["f1_mean"], row["f1_std"])
+    paths = reporting.write_table(table, tmp_path / "table1_drive", display=parts,
+                                  caption="Table 1: DRIVE")
+    md = paths[1].read_text()
+    assert md.count("| Method | n | Jaccard |") == 2 and "Threshold 0.5 (fixed): the" in md
+    assert "| Threshold |" not in md and "0.5 (fixed) |" not in md
+    assert paths[2].read_text().count(r"\begin{tabular}") == 4
+    assert len(pd.read_csv(paths[0])) == len(table)  # the CSV keeps every row, rule as a column
+
+
+def test_p_values_in_one_format(tree):
+    assert [reporting.format_p(p) for p in (1.9073e-06, 0.00195, 0.0098, 0.87, 1.0, np.nan)] == \
+        ["< 0.001", "0.002", "0.010", "0.870", "1.000", ""]
+    tests = reporting.paired_tests(reporting.per_image(PROFILE, tree), "drive")
+    shown = reporting.format_tests(tests)
+    for col in reporting.P_COLUMNS:
+        assert all(re.fullmatch(r"(< 0\.001|[01]\.\d{3})?", v) for v in shown[col]), col
+        assert not any("e-" in v for v in shown[col])
+    assert shown["mean_diff"].iloc[0].startswith(("+", "-"))
+
+
+def test_seed_spread_pools_the_models_seeds(tree):
+    df = reporting.collect(PROFILE, tree)
+    spread = reporting.seed_spread(df, "drive", models=("afunet", "unet"), metrics=("f1",))
+    per_seed = [planted_f1("afunet", s).mean() for s in range(3)]  # U-Net: the same spread
+    assert spread["f1"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert np.isnan(reporting.seed_spread(df, "stare", metrics=("f1",))["f1"])
+
+
 def test_run_status_and_missing(tree):
     status = reporting.run_status(PROFILE, tree).set_index("run")
     assert status.loc["drive-afunet-s0", "complete"]
@@ -377,17 +421,60 @@ def test_readme_claim_gives_the_gap_to_a_better_model(tree, tmp_path):
     line = next(x for x in path.read_text().splitlines() if "highest F1" in x)
     assert (f"highest F1 of the 4 models run here: no; highest: UNet++ "
             f"{reporting.fmt(np.mean(BASE + 0.05))}, AF-UNet {afunet}; per image AF-UNet minus "
-            f"UNet++ -0.0280, Wilcoxon p = ") in line
-    assert float(line.split("Wilcoxon p = ")[1].split()[0]) < 0.001  # 20 of 20 images worse
+            f"UNet++ -0.0280, Wilcoxon p < 0.001 (") in line  # 20 of 20 images worse
 
 
 @pytest.mark.parametrize("profile", [p.name for p in PROFILES.values() if p.of_record])
 def test_committed_readme_matches_committed_results(profile):
     from afunet.reporting import readme
 
-    assert readme.markers(profile)[0] in readme.README.read_text()
+    assert readme.markers(profile)[0] in readme.PAGE.read_text()
     assert readme.update(profile, check=True), \
-        f"README results block is stale: make readme PROFILE={profile}"
+        f"docs/results.md block is stale: make readme PROFILE={profile}"
+
+
+def test_readme_findings_match_the_committed_results():
+    from afunet.reporting import findings, readme
+    from afunet.reporting.writers import update_block
+
+    assert update_block(readme.README, "findings", findings.render(), check=True), \
+        "README Findings table is stale: make readme"
+
+
+def test_readme_answers_first_and_types_no_number():
+    from afunet.reporting import readme
+
+    lines = readme.README.read_text().splitlines()
+    assert len(lines) < 200
+    assert lines.index("<!-- findings:begin -->") < 40
+    # Outside its generated blocks, the README cites no measured number: those live in blocks.
+    prose, inside = [], False
+    for line in lines:
+        inside = (inside or line.endswith(":begin -->")) and not line.endswith(":end -->")
+        if not inside and not line.startswith(("```", "    ")):
+            prose.append(line)
+    typed = re.findall(r"(?<!Python )(?<![\w./-])\d+\.\d+(?![\w/])", " ".join(prose))
+    assert not typed, f"numbers typed by hand in README.md: {typed}"
+
+
+def test_docs_prose_numbers_come_from_the_runs():
+    # docs/reproducing.md quotes what the studies cost; recomputed here from their records.
+    text = " ".join((REPO / "docs" / "reproducing.md").read_text().split())
+    cpu = [json.loads(p.read_text())["train_seconds"]
+           for p in (REPO / "results" / "cpu" / "runs").glob("*/summary.json")]
+    assert len(cpu) == 38 and f"{sum(cpu) / 3600:.1f} hours" in text
+    train, evaluate, seed0 = [], [], []
+    for path in sorted((REPO / "results" / "paper" / "runs").glob("*/summary.json")):
+        train.append(json.loads(path.read_text())["train_seconds"])
+        evaluate.append(sum(json.loads(m.read_text())["seconds"]
+                            for m in path.parent.glob("eval/*/metrics.json")))
+        if path.parent.name.endswith("-s0"):
+            seed0.append(train[-1])
+    assert len(train) == 23 and len(seed0) == 12
+    assert (f"{len(train)} committed runs trained in {min(train):.0f}-{max(train):.0f} s each "
+            f"(median {np.median(train):.0f} s) and evaluated in {min(evaluate):.0f}-"
+            f"{max(evaluate):.0f} s, {(sum(train) + sum(evaluate)) / 60:.0f} minutes") in text
+    assert f"add up to {sum(seed0) / 60:.0f} minutes" in text
 
 
 def test_committed_experiments_match_their_runs():

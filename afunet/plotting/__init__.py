@@ -7,8 +7,10 @@ Call ``set_style()`` once, draw, then ``save(fig, "figures/name")`` (PNG and PDF
 * ``pr_curves``: precision-recall curves with iso-F1 lines and operating points.
 * ``efficiency_plot``, ``metric_bars``: accuracy against cost; spread across seeds.
 * ``learning_curves``: loss and validation F1 per epoch.
+* ``ablation_figure``: AF-UNet's skip-source variants, on scales that show their differences.
 """
 
+from afunet.plotting.ablation import ablation_figure
 from afunet.plotting.architecture import draw_architecture
 from afunet.plotting.boxes import BOX_RULE, choose_boxes, default_box_size
 from afunet.plotting.curves import learning_curves, pr_curves
@@ -22,6 +24,7 @@ __all__ = [
     "BOX_RULE",
     "OVERLAY_COLORS",
     "OVERLAY_LEGEND",
+    "ablation_figure",
     "choose_boxes",
     "default_box_size",
     "draw_architecture",

@@ -155,14 +155,15 @@ def worst_region_figure(image, target, preds: dict[str, np.ndarray], box, *, fov
     """Zoom on one (y0, x0, h, w) box with every model's errors; returns the Figure.
 
     Panels: the image with the box, the box's image and ground truth, then each model's error
-    overlay in the box with its FP and FN counts (inside the FOV) written under it.
+    overlay in the box with its errors, FP and FN counts (inside the FOV) written under it.
     """
     target = np.asarray(target, bool)
     inside = np.ones_like(target) if fov is None else np.asarray(fov, bool)
     ncols = 3 + len(preds)
     panel = max(PAGE_WIDTH / ncols, MIN_PANEL_WIDTH)
     # Height: the square panels plus two-line titles and the legend, no white band between.
-    fig = plt.figure(figsize=(panel * ncols, 0.96 * panel + 0.68 + (0.25 if title else 0)))
+    lines = title.count("\n") + 1 if title else 0
+    fig = plt.figure(figsize=(panel * ncols, 0.96 * panel + 0.8 + 0.2 * lines))
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     fig.get_layout_engine().set(w_pad=0.01, h_pad=0.02, wspace=0.03)
 
@@ -183,7 +184,8 @@ def worst_region_figure(image, target, preds: dict[str, np.ndarray], box, *, fov
         fn = int(np.count_nonzero(~p_box & t_box & in_box))
         ax.set_title(_wrap(f"({next(letters)}) {registry.label(name)}", panel), pad=3)
         # Counts under the panel, smaller than the title, so neighbours' numbers never touch.
-        ax.set_xlabel(f"FP {fp}, FN {fn}", fontsize=7, labelpad=2)
+        ax.set_xlabel(f"{fp + fn} errors\nFP {fp}, FN {fn}", fontsize=7, labelpad=2,
+                      linespacing=1.1)
     for ax in axes:
         _image_axes(ax)
     for ax in axes[1:]:

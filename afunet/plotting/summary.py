@@ -100,11 +100,16 @@ def _obstacles(ax, xs, ys, areas, std) -> list[Bbox]:
     return out
 
 
-def _place_labels(ax, xs, ys, texts, colors, areas, obstacles) -> None:
-    """Annotate points where labels overlap least with labels, markers and error bars."""
+def _place_labels(ax, xs, ys, texts, colors, areas, obstacles) -> list:
+    """Annotate points where labels overlap least with labels, markers and error bars.
+
+    Returns the annotations placed. A label may reach past the axes where every spot inside
+    is taken; `efficiency_plot` then widens the axis and places the labels again.
+    """
     renderer = ax.figure.canvas.get_renderer()
     to_px = ax.figure.dpi / 72.0
     labels: list[Bbox] = []
+    placed = []
     spots = list(zip(xs, ys, texts, colors, areas, strict=True))
     # AF-UNet first: the model the figure is about gets the nearest free spot.
     spots.sort(key=lambda s: s[2] != registry.label(registry.PAPER_MODEL))
@@ -153,6 +158,26 @@ def _place_labels(ax, xs, ys, texts, colors, areas, obstacles) -> None:
             if cost == 0:
                 break
         labels.append(best[2])
+        placed.append(best[1])
+    return placed
+
+
+def _overhang(ax, annotations) -> tuple[float, float]:
+    """How far (pixels) the placed labels reach past the axes' left and right edges."""
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = [Text.get_window_extent(a, renderer) for a in annotations]
+    left = max([ax.bbox.x0 - b.x0 for b in boxes] + [0.0])
+    right = max([b.x1 - ax.bbox.x1 for b in boxes] + [0.0])
+    return left, right
+
+
+def _widen(ax, left: float, right: float) -> None:
+    """Widen a log x axis by ``left`` / ``right`` pixels (plus a margin) on either side."""
+    lo, hi = np.log10(ax.get_xlim())
+    per_px = (hi - lo) / ax.bbox.width
+    pad = 4  # pixels between a label and the spine
+    ax.set_xlim(10 ** (lo - (left + pad) * per_px if left else lo),
+                10 ** (hi + (right + pad) * per_px if right else hi))
 
 
 def efficiency_plot(
@@ -215,15 +240,25 @@ def efficiency_plot(
     for col, axis in zip(cols, axes, strict=True):
         xs = _scaled(agg[col], col)
         sd = std if std is not None else np.zeros(len(agg))
-        _place_labels(
-            axis,
-            xs,
-            agg[y],
-            [registry.label(m) for m in agg.index],
-            colors,
-            areas,
-            _obstacles(axis, xs, agg[y], areas, np.nan_to_num(np.asarray(sd, float))),
-        )
+        # Where the best spot of a label still reaches past the axes (a name at the far left
+        # or right of a crowded panel), widen the axis by that much and place them all again.
+        for attempt in range(3):
+            placed = _place_labels(
+                axis,
+                xs,
+                agg[y],
+                [registry.label(m) for m in agg.index],
+                colors,
+                areas,
+                _obstacles(axis, xs, agg[y], areas, np.nan_to_num(np.asarray(sd, float))),
+            )
+            left, right = _overhang(axis, placed)
+            if not (left or right) or attempt == 2:
+                break
+            for ann in placed:
+                ann.remove()
+            _widen(axis, left, right)
+            _log_ticks(axis, xs)
     if size and size in agg.columns and x != size:
         axes[-1].text(
             0.98,

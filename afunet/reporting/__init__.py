@@ -14,6 +14,7 @@ Modules: ``results`` reads results/<profile>/runs/*/ (collect, per_image, run_st
 """
 
 from afunet.reporting.maps import (
+    box_scores,
     figure_inputs,
     load_pr_curve,
     load_test_set,
@@ -37,11 +38,19 @@ from afunet.reporting.results import (
     run_paths,
     run_status,
 )
-from afunet.reporting.stats import TEST_METRICS, holm, paired_tests
+from afunet.reporting.stats import (
+    P_COLUMNS,
+    TEST_METRICS,
+    format_p,
+    format_tests,
+    holm,
+    paired_tests,
+)
 from afunet.reporting.tables import (
     METRIC_LABELS,
     PAPER_METRICS,
     RULE_LABELS,
+    RULE_TITLES,
     TABLE_METRICS,
     ablation_table,
     bench_best,
@@ -57,18 +66,23 @@ from afunet.reporting.tables import (
     model_costs,
     paper_table,
     results_table,
+    rule_parts,
+    seed_spread,
     summary_table,
     table_parts,
 )
 from afunet.reporting.writers import latex_escape, to_latex, to_markdown, write_table
 
 __all__ = [
+    "box_scores",
     "ALL_METRICS",
     "MAKE_PAPER",
     "MAKE_RUN",
     "METRIC_LABELS",
     "PAPER_METRICS",
+    "P_COLUMNS",
     "RULE_LABELS",
+    "RULE_TITLES",
     "TABLE_METRICS",
     "TEST_METRICS",
     "ablation_table",
@@ -82,7 +96,9 @@ __all__ = [
     "format_ablation",
     "format_cross",
     "format_efficiency",
+    "format_p",
     "format_summary",
+    "format_tests",
     "holm",
     "in_domain",
     "load_test_set",
@@ -102,9 +118,11 @@ __all__ = [
     "prob_ids",
     "results_dir",
     "results_table",
+    "rule_parts",
     "run_config",
     "run_paths",
     "run_status",
+    "seed_spread",
     "summary_table",
     "table_parts",
     "load_test_set",

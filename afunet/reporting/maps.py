@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from afunet import registry
+from afunet import metrics, registry, topology
 from afunet.data import load_dataset
 from afunet.errors import AfunetError
 from afunet.metrics import pr_curve
@@ -163,3 +163,33 @@ def figure_inputs(profile: str, dataset: str, models, seed: int = 0, image_id: s
         if prob is not None and prob.shape == sample.label.shape:
             probs[m] = prob
     return sample, probs, notes
+
+
+BOX_KINDS = ("red", "green", "worst")  # Figure 2's boxes: complex structure, thin vessels, worst
+
+
+def box_scores(sample, preds: dict, boxes: dict) -> pd.DataFrame:
+    """F1 and thin-vessel F1 of each model inside each Figure 2 box, then on the whole image.
+
+    One row per region x model: region ("red", "green", "worst", "whole image"), box
+    (y0, x0, h, w; empty for the whole image), model, f1, thin_f1, and on the whole image
+    cldice and betti0_error. Figure 2's claim is judged from this (`findings`).
+    """
+    rows = []
+    regions = [(kind, box) for kind in BOX_KINDS for box in boxes.get(kind, [])]
+    for kind, box in [*regions, ("whole image", None)]:
+        inside = sample.fov.copy()
+        if box is not None:
+            y0, x0, h, w = box
+            inside[:y0] = inside[y0 + h:] = False
+            inside[:, :x0] = inside[:, x0 + w:] = False
+        for model, pred in preds.items():
+            row = dict(region=kind, box="" if box is None else " ".join(map(str, box)),
+                       model=model,
+                       f1=metrics.scores(metrics.confusion(pred, sample.label, inside))["f1"],
+                       thin_f1=topology.thin_f1(pred, sample.label, inside))
+            if box is None:
+                row.update(cldice=topology.cldice(pred, sample.label, sample.fov),
+                           betti0_error=topology.betti0_error(pred, sample.label, sample.fov))
+            rows.append(row)
+    return pd.DataFrame(rows).round(6)

@@ -1,14 +1,14 @@
-"""The README's results section, written from results/<profile>/ so that no number in it is typed.
+"""Generated blocks of the README and docs/results.md, so that no number in them is typed.
 
-The README holds one block per profile between two markers::
+docs/results.md holds one block per profile between two markers::
 
     <!-- results:cpu:begin -->
     ...
     <!-- results:cpu:end -->
 
-`make readme PROFILE=cpu` (also part of `make tables`) rewrites the block; a test checks that the
-committed README equals what the committed results give. Prose around the block is by hand;
-every number it cites is read from the block or from a committed file it names.
+and the README the Findings table (`afunet.reporting.findings`) between ``findings`` markers.
+`make readme PROFILE=cpu` (also part of `make tables`) rewrites them; a test checks that the
+committed files equal what the committed results give.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from afunet import registry
+from afunet import general, registry
 from afunet.profiles import PROFILES, default_profile, get_profile
-from afunet.reporting import experiments
+from afunet.reporting import experiments, findings
+from afunet.reporting import general as records
 from afunet.reporting.results import collect, per_image
-from afunet.reporting.stats import paired_tests
+from afunet.reporting.stats import p_phrase, paired_tests
 from afunet.reporting.tables import (
     ablation_table,
     cross_dataset_table,
@@ -36,6 +37,7 @@ from afunet.reporting.writers import to_markdown, update_block
 from afunet.study import DATASETS, REPO, plan
 
 README = REPO / "README.md"
+PAGE = REPO / "docs" / "results.md"  # the studies' full results, one block per profile
 COLUMNS = ("Method", "n", "Jaccard", "Jaccard (paper)", "F1", "F1 (paper)", "Recall",
            "Recall (paper)", "Precision", "Precision (paper)", "Acc (image)", "Acc (paper)",
            "clDice", "Thin-vessel F1")
@@ -146,7 +148,7 @@ def _claims(table: pd.DataFrame, tests: pd.DataFrame) -> list[str]:
     if not pair.empty:
         pair = pair.set_index("metric")
         first = pair.iloc[0]
-        parts = [f"{m} {pair.loc[m, 'mean_diff']:+.4f} (p = {pair.loc[m, 'wilcoxon_p']:.2g})"
+        parts = [f"{m} {pair.loc[m, 'mean_diff']:+.4f} ({p_phrase(pair.loc[m, 'wilcoxon_p'])})"
                  for m in CLAIM_METRICS if m in pair.index]
         # Each model's per-image value is its mean over its own seeds, which may differ in number.
         lines.append(f"- AF-UNet minus U-Net, mean over {int(first['n_images'])} test images "
@@ -166,12 +168,12 @@ def _gap(ours: pd.DataFrame, tests: pd.DataFrame, best: str) -> str:
         return text
     row = pair.iloc[0]
     return (f"{text}; per image AF-UNet minus {registry.label(best)} {row['mean_diff']:+.4f}, "
-            f"Wilcoxon p = {row['wilcoxon_p']:.2g}")
+            f"Wilcoxon {p_phrase(row['wilcoxon_p'])}")
 
 
-def update(profile: str, path: str | Path = README, check: bool = False,
+def update(profile: str, path: str | Path = PAGE, check: bool = False,
            results_root=None) -> bool:
-    """Rewrite (or, with ``check``, compare) a profile's block in the README.
+    """Rewrite (or, with ``check``, compare) a profile's block in docs/results.md.
 
     Returns:
         True when the file holds the current block (after writing, or as found); False when
@@ -192,9 +194,14 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 if a block differs from the results")
     args = parser.parse_args(argv)
-    blocks = [(README, f"results:{args.profile}", lambda: render_block(args.profile))]
-    blocks += [(README, f"results:{p.name}", lambda p=p: render_block(p.name))
+    blocks = [(PAGE, f"results:{args.profile}", lambda: render_block(args.profile))]
+    blocks += [(PAGE, f"results:{p.name}", lambda p=p: render_block(p.name))
                for p in PROFILES.values() if p.beside == args.profile]
+    if args.profile in findings.studies():
+        blocks.append((README, "findings", findings.render))
+    if args.profile == general.STUDY:
+        blocks += [(records.CARD, key, lambda key=key: records.blocks()[key])
+                   for key in records.blocks()]
     blocks += [(experiments.RESULTS_README, f"experiment:{name}",
                 lambda name=name: experiments.render_experiment(name))
                for name, profile in experiments.EXPERIMENTS.items() if profile == args.profile]

@@ -65,6 +65,38 @@ def paired_tests(per_image_df: pd.DataFrame, dataset: str, reference: str = "afu
     return out
 
 
+P_COLUMNS = ("wilcoxon_p", "wilcoxon_p_holm", "ttest_p")
+
+
+def format_p(p, digits: int = 3) -> str:
+    """A p-value as text, one format everywhere: "< 0.001" below 0.001, else three decimals.
+
+    Never scientific notation (1.9e-06 beside 0.0020 reads as a typo); "" for NaN / None.
+    """
+    if p is None or pd.isna(p):
+        return ""
+    floor = 10.0 ** -digits
+    return f"< {floor:.{digits}f}" if float(p) < floor else f"{float(p):.{digits}f}"
+
+
+def p_phrase(p) -> str:
+    """`format_p` in a sentence: "p < 0.001" or "p = 0.015"."""
+    text = format_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def format_tests(tests: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """A `paired_tests` table for reading: p-values through `format_p`, differences rounded."""
+    out = tests.copy()
+    for col in P_COLUMNS:
+        if col in out:
+            out[col] = out[col].map(format_p)
+    for col, sign in (("mean_reference", ""), ("mean_baseline", ""), ("mean_diff", "+")):
+        if col in out:
+            out[col] = [("" if pd.isna(v) else f"{v:{sign}.{digits}f}") for v in out[col]]
+    return out
+
+
 def wilcoxon(diff: np.ndarray) -> tuple[float, float]:
     """Two-sided Wilcoxon signed-rank (statistic, p); zeros dropped, all zero: p 1, n < 2: NaN."""
     diff = np.asarray(diff, float)

@@ -132,13 +132,39 @@ EXTRA_VIEW = ("Method", "Threshold", "n", "clDice", "Betti-0 error", "Thin-vesse
               "AUC-ROC", "AUC-PR")
 
 
+VIEWS = (("the paper's metrics", PAPER_VIEW), ("beyond the paper", EXTRA_VIEW))
+# Section titles of Tables 1 and 2, one table per threshold rule.
+RULE_TITLES = {"fixed": "Threshold 0.5 (fixed)",
+               "val": "Threshold F1-optimal on each run's validation images"}
+
+
 def table_parts(shown: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """A `format_summary` table split in [(title, part)]: the paper's metrics, then the rest."""
     parts = []
-    for title, columns in (("the paper's metrics", PAPER_VIEW), ("beyond the paper", EXTRA_VIEW)):
+    for title, columns in VIEWS:
         keep = [c for c in columns if c in shown.columns]
         if len(keep) > 3:
             parts.append((title, shown[keep]))
+    return parts
+
+
+def rule_parts(table: pd.DataFrame, metrics=TABLE_METRICS,
+               digits: int = 4) -> list[tuple[str, pd.DataFrame]]:
+    """A `results_table` as one table per threshold rule, each split like `table_parts`.
+
+    Returns [(title, part)]: for each rule in the table's order, "<rule>: the paper's metrics"
+    then "<rule>: beyond the paper". The rule stands in the title, not in a column; the second
+    observer (no threshold) closes every rule's table as the human reference. Each part has a
+    fresh 0..n-1 index; show it without (``to_markdown``, ``part.style.hide(axis="index")``).
+    """
+    observer = table[table["rule"] == "none"]
+    parts = []
+    for rule in dict.fromkeys(table.loc[table["rule"] != "none", "rule"]):
+        rows = pd.concat([table[table["rule"] == rule], observer], ignore_index=True)
+        shown = format_summary(rows, metrics, digits).drop(columns="Threshold")
+        head = RULE_TITLES.get(rule, f"Threshold {RULE_LABELS.get(rule, rule)}")
+        parts += [(f"{head}: {title}", part.reset_index(drop=True))
+                  for title, part in table_parts(shown)]
     return parts
 
 
@@ -198,6 +224,22 @@ def ablation_table(df: pd.DataFrame, dataset: str = "drive", seed: int = 0,
             row[key] = first[key] if first is not None else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def seed_spread(df: pd.DataFrame, dataset: str, models=("afunet", "unet"), rule: str = "fixed",
+                metrics=ABLATION_METRICS) -> dict[str, float]:
+    """Metric -> s.d. of one run's score over seeds, pooled over ``models`` (root mean variance).
+
+    From the in-domain runs of Tables 1 / 2: how much a score moves with the seed alone, the
+    yardstick for single-seed differences such as the ablation's. NaN with fewer than 2 seeds.
+    """
+    runs = in_domain(df, dataset, rule)
+    runs = runs[runs["model"].isin(models)]
+    out = {}
+    for m in metrics:
+        var = runs.groupby("model")[m].var(ddof=1).dropna() if m in runs else pd.Series(dtype=float)
+        out[m] = float(np.sqrt(var.mean())) if len(var) else np.nan
+    return out
 
 
 def format_cross(table: pd.DataFrame, metrics=CROSS_METRICS, digits: int = 4) -> pd.DataFrame:
