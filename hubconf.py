@@ -10,7 +10,8 @@ dependencies = ["torch", "numpy", "scipy", "skimage", "PIL"]
 def afunet(pretrained: bool = False, **kwargs):
     """AF-UNet; pretrained: the general-purpose weights (width 16), else untrained (``kwargs``).
 
-    The model carries ``.train_config`` and ``.train_fov_diameter`` for `segment`.
+    The model carries ``.train_config`` and ``.train_fov_diameter`` for `segment`, and
+    ``.threshold``, chosen on its validation images (what `afunet predict` uses).
     """
     from afunet import general
     from afunet.inference import load_with_metadata, training_fov_diameter
@@ -23,4 +24,5 @@ def afunet(pretrained: bool = False, **kwargs):
     model, config, payload = load_with_metadata(general.weights(), "cpu")
     model.train_config = config
     model.train_fov_diameter = training_fov_diameter(payload, config)
+    model.threshold = payload["threshold"]
     return model

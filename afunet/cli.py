@@ -348,7 +348,8 @@ def _predict(args) -> int:
         if r["ok"]:
             scale = "" if r["scale"] == 1.0 else f", segmented at {r['scale']:.2f}x its size"
             written = ", ".join(v for k, v in r.items() if k in ("prob", "mask", "overlay"))
-            print(f"{r['path']}: {r['height']}x{r['width']}{scale}, vessels "
+            print(f"{r['path']}: {r['width']} x {r['height']} px{scale}, threshold "
+                  f"{r['threshold']:.4g}, vessels "
                   f"{100 * r['vessel_fraction']:.1f}% of the FOV -> {written}")
         else:
             print_error(f"{r['error']} (skipped)")

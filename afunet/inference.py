@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from afunet.config import TrainConfig
 from afunet.data.fov import compute_fov, fov_diameter
@@ -253,6 +253,7 @@ def predict_files(
             continue
         results.append({"path": str(path), "ok": True, **{k: str(v) for k, v in files.items()},
                         "height": image.shape[0], "width": image.shape[1], "scale": scale,
+                        "threshold": threshold,
                         "vessel_fraction": float(mask[fov].mean()) if fov.any() else 0.0})
     return results
 
@@ -278,7 +279,9 @@ def read_photo(path: str | Path) -> np.ndarray:
     except AfunetError:
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure means the same to a user
-        raise AfunetError(f"{path}: cannot read it as an image ({type(exc).__name__}: {exc}); "
+        reason = ("not a format Pillow knows" if isinstance(exc, UnidentifiedImageError)
+                  else f"{type(exc).__name__}: {exc}")
+        raise AfunetError(f"{path}: cannot read it as an image ({reason}); "
                           "give a PNG, JPEG, TIFF or PPM fundus photograph") from None
     return np.ascontiguousarray(rgb)
 
@@ -287,8 +290,9 @@ def _read_fov(path: str | Path, shape: tuple[int, int]) -> np.ndarray:
     """A FOV mask file (any non-zero pixel is inside) of the photograph's size."""
     try:
         mask = read_mask(path)
-    except AfunetError as exc:
-        raise AfunetError(f"FOV mask {path}: {exc}") from None
+    except AfunetError:
+        raise AfunetError(f"FOV mask {path} cannot be read as an image: give a PNG, GIF or TIFF "
+                          "mask of the photograph's size, non-zero inside the field of view") from None
     if mask.shape != tuple(shape):
         raise AfunetError(f"FOV mask {path} is {mask.shape[1]} x {mask.shape[0]} px, its "
                           f"photograph {shape[1]} x {shape[0]}: give the mask of that photograph")

@@ -154,10 +154,12 @@ def test_predict_without_a_checkpoint_uses_the_general_model(tmp_path, capsys):
 
 def test_torch_hub_loads_the_general_model():
     model = torch.hub.load(str(REPO), "afunet", source="local", pretrained=True)
-    weights = torch.load(general.weights(), map_location="cpu", weights_only=False)["model"]
+    payload = torch.load(general.weights(), map_location="cpu", weights_only=False)
+    weights = payload["model"]
     for name, value in model.state_dict().items():
         assert torch.equal(value, weights[name].to(value.dtype)), name
     assert model.train_config.dataset == general.COMMITTED
+    assert model.threshold == payload["threshold"]  # what afunet predict uses
     with torch.no_grad():
         assert model.eval()(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)
     fresh = torch.hub.load(str(REPO), "afunet", source="local", pretrained=False)

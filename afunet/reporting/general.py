@@ -144,9 +144,20 @@ def selection_markdown(table: pd.DataFrame) -> str:
                                             "resampled": "Resampled"}))
 
 
+def weights_line() -> str:
+    """What the committed weights file holds: size, epoch, threshold and where it came from."""
+    path = general.weights()
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    return (f"`{path.relative_to(REPO).as_posix()}`: {path.stat().st_size:,} bytes, fp16, the "
+            f"weights of epoch {payload['epoch']} (lowest validation loss); threshold "
+            f"{payload['threshold']}, the pooled-F1 maximum on the validation images "
+            f"{', '.join(payload['split']['val_ids'])}.")
+
+
 def blocks(results_root=None) -> dict[str, str]:
     """The model card's generated blocks, by marker key."""
-    return {"general:selection": selection_markdown(pd.read_csv(SELECTION)),
+    return {"general:weights": weights_line(),
+            "general:selection": selection_markdown(pd.read_csv(SELECTION)),
             "general:cross-dataset": markdown(cross_dataset_table(results_root)),
             "general:runs": to_markdown(runs_table(results_root))}
 
