@@ -59,7 +59,9 @@ The field of view is the --fov mask, or found automatically (red channel > 35, c
 whole frame when almost nothing passes that test, as in a tightly cropped photograph); only
 pixels inside it can be vessels. The network sees the photograph at its own size unless its
 FOV's diameter differs from the training images' by more than 25 %: then it is rescaled to
-match, and the result scaled back (as `afunet evaluate` does). Expect the best masks from
+match, and the result scaled back (as `afunet evaluate` does); a photograph cropped inside
+its field of view (the FOV touches every edge) has no measurable scale and stays at its own
+size. Expect the best masks from
 45-degree fundus photographs like DRIVE's and STARE's."""
 
 STUDY_EPILOG = """\

@@ -126,11 +126,19 @@ def training_fov_diameter(payload: dict, config: TrainConfig) -> float | None:
 
 
 def input_scale(fov: np.ndarray, train_diameter: float | None) -> float:
-    """1.0, or the factor that brings the FOV's diameter to the training images' (see above)."""
-    if not train_diameter or not np.any(fov):
+    """1.0, or the factor that brings the FOV's diameter to the training images' (see above).
+
+    A FOV that touches all four edges belongs to a photograph cropped inside its field of view:
+    its area no longer tells the disc's size, so the photograph stays at its own scale.
+    """
+    if not train_diameter or not np.any(fov) or _fills_frame(fov):
         return 1.0
     scale = train_diameter / fov_diameter(fov)
     return 1.0 if abs(scale - 1.0) <= RESCALE_TOLERANCE else scale
+
+
+def _fills_frame(fov: np.ndarray) -> bool:
+    return bool(fov[0].any() and fov[-1].any() and fov[:, 0].any() and fov[:, -1].any())
 
 
 def photo_fov(image: np.ndarray) -> np.ndarray:

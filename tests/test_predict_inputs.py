@@ -120,3 +120,14 @@ def test_a_full_disk_names_the_file_and_leaves_nothing_half_written(photo, tmp_p
     assert "cannot write" in out.err and "b_overlay.png: No space left on device" in out.err
     assert (tmp_path / "out" / "a_overlay.png").is_file()
     assert not list((tmp_path / "out").glob(".*.tmp"))
+
+
+def test_a_photo_cropped_inside_its_fov_keeps_its_own_scale(photo, tmp_path, capsys):
+    # Its FOV fills the frame, so its area says nothing of the disc's size: no rescaling.
+    crop = photo[24:72, 24:72]
+    fov = inference.photo_fov(crop)
+    assert fov.mean() > 0.9 and inference.input_scale(fov, 538.0) == 1.0
+    assert inference.input_scale(np.pad(np.ones((40, 40), bool), 20), 538.0) > 1.25
+    Image.fromarray(np.repeat(np.repeat(crop, 2, 0), 2, 1)).save(tmp_path / "crop.png")
+    code, out = _predict(capsys, tmp_path / "crop.png", "--out", tmp_path / "out")
+    assert code == 0 and "segmented at" not in out.out, out.out
