@@ -9,7 +9,6 @@ CLAHE, z-score inside the FOV); probabilities are resized back to the image's ow
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from afunet.config import TrainConfig
 from afunet.data.fov import compute_fov, fov_diameter
-from afunet.data.io import read_mask
+from afunet.data.io import file_bytes, read_mask
 from afunet.data.transforms import normalize, prepare, resize
 from afunet.device import autocast, resolve_channels_last, resolve_device, resolve_precision
 from afunet.errors import AfunetError, CheckpointError, UsageError, ensure_folder
@@ -277,10 +276,7 @@ def read_photo(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise AfunetError(f"{path}: no such file; give a PNG, JPEG, TIFF or PPM fundus photograph")
     try:
-        data = path.read_bytes()
-        if path.suffix.lower() == ".gz":
-            data = gzip.decompress(data)
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(file_bytes(path))) as im:
             _check_size(path, *im.size)  # from the header, before decoding a huge image
             im = ImageOps.exif_transpose(im)
             rgb = _to_rgb(im, path)

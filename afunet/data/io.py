@@ -35,6 +35,12 @@ def fix_hint(path: Path) -> str:
     )
 
 
+def file_bytes(path: Path) -> bytes:
+    """A file's bytes, gunzipped when its name ends in .gz (STARE's .ppm.gz)."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix.lower() == ".gz" else data
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Decode tif, gif, png, jpg or ppm/pgm (gzipped or not) to an array exactly as stored.
 
@@ -45,10 +51,7 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"Missing image file {path}: {fix_hint(path)}.")
     try:
-        data = path.read_bytes()
-        if path.suffix.lower() == ".gz":
-            data = gzip.decompress(data)
-        return _decode(data, path)
+        return _decode(file_bytes(path), path)
     except DataError:
         raise
     except Exception as exc:  # any decoder failure means the same thing to a user
