@@ -126,7 +126,7 @@ ablation: $(STAMP) ## AF-UNet's asymmetric-skip variants (adjacent, first, none)
 	$(PAPERMILL) notebooks/06_ablation.ipynb $(BUILD)/06_ablation.ipynb -p profile $(PROFILE)
 
 # Only profiles of record publish (afunet/profiles.py); run after tables and figures.
-publish: $(STAMP) ## Copy build/<profile>/'s executed notebooks, stripped, to notebooks/executed/<profile>/ (GitHub renders them)
+publish: $(STAMP) ## Render build/<profile>/'s executed notebooks as pages in notebooks/executed/<profile>/ (GitHub shows them)
 	$(PY) -m afunet.reporting.notebooks publish --profile $(PROFILE)
 
 # Three runs of the cpu recipe with camera augmentations, about 1.5 hours on 2 cores; each resumes.

@@ -5,6 +5,7 @@ training. A failure here after a notebook's edit means: `make tables figures pub
 """
 
 import json
+import re
 import uuid
 
 import nbformat
@@ -27,39 +28,41 @@ def test_profiles_of_record_come_from_the_profiles():
 
 @pytest.mark.parametrize("profile", OF_RECORD)
 def test_every_expected_notebook_is_published(profile):
-    found = sorted(p.stem for p in (nbs.PUBLISHED / profile).glob("*.ipynb"))
+    found = sorted(p.stem for p in (nbs.PUBLISHED / profile).glob("*.md"))
     assert found == sorted(e.name for e in nbs.expected(profile)), FIX.format(profile)
+    # Pages, not notebooks: sources are the only notebooks, and they carry no outputs.
+    assert not list(nbs.PUBLISHED.rglob("*.ipynb"))
 
 
 @pytest.mark.parametrize(("profile", "executed"), CASES,
                          ids=[f"{p}/{e.name}" for p, e in CASES])
-def test_published_notebook_is_current_and_stripped(profile, executed):
-    path = nbs.PUBLISHED / profile / f"{executed.name}.ipynb"
+def test_published_page_is_current_and_complete(profile, executed):
+    path = nbs.PUBLISHED / profile / f"{executed.name}.md"
     if not path.is_file():
         pytest.fail(f"{path.relative_to(REPO)} is missing: " + FIX.format(profile))
-    text = path.read_text(encoding="utf-8")
-    nb = nbformat.reads(text, as_version=4)
-    # Same cells as the source notebook (papermill's parameters cell aside), this profile's
-    # parameters, no error output.
-    assert nbs.problems(nb, executed) == [], FIX.format(profile)
-    assert nb.metadata.papermill.parameters["profile"] == profile
-    # Nothing volatile: exactly the bytes publish writes, and no field a re-run would change.
-    assert nbs.dumps(nbs.strip(nb)) == text
-    assert set(nb.metadata.papermill) == {"input_path", "parameters"}
-    assert "version" not in nb.metadata.get("language_info", {})
-    assert "widgets" not in nb.metadata
-    for index, cell in enumerate(nb.cells):
-        assert cell.get("id", str(index)) == str(index)
-        assert not {"execution", "papermill"} & set(cell.metadata)
-    assert str(REPO) not in text
-    # And it shows something: a table or a figure.
-    kinds = {mime for cell in nb.cells for out in cell.get("outputs", [])
-             for mime in out.get("data", {})}
-    assert kinds & {"image/png", "text/html"}, "no table and no figure in the outputs"
+    page = path.read_text(encoding="utf-8")
+    # Every cell of the source notebook, in order: a page of an older notebook is stale.
+    source = nbformat.read(nbs.SOURCES / executed.source, as_version=4)
+    at = 0
+    for cell in source.cells:
+        found = page.find(cell.source.strip(), at)
+        assert found >= 0, f"{cell.source[:60]!r} is not on the page: " + FIX.format(profile)
+        at = found + len(cell.source.strip())
+    # Run with this profile's parameters (papermill's injected cell), and without an error.
+    for key, value in executed.parameters.items():
+        assert f"{key} = {value!r}".replace("'", '"') in page
+    assert "Traceback (most recent call last)" not in page
+    assert str(REPO) not in page and " at 0x" not in page
+    # It shows something, and every figure it shows is there, and nothing else.
+    figures = set(re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", page))
+    assert figures or "<table" in page, "no table and no figure on the page"
+    folder = path.parent / f"{executed.name}_files"
+    kept = {p.relative_to(path.parent).as_posix() for p in folder.glob("*")}
+    assert figures == kept
 
 
 def test_published_notebooks_stay_small():
-    total = sum(p.stat().st_size for p in nbs.PUBLISHED.rglob("*.ipynb"))
+    total = sum(p.stat().st_size for p in nbs.PUBLISHED.rglob("*") if p.is_file())
     assert total < 10e6, f"notebooks/executed/ holds {total / 1e6:.1f} MB"
 
 
@@ -123,6 +126,9 @@ def test_strip_leaves_no_byte_a_rerun_changes():
     assert nbs.problems(stripped, nbs.Executed("05_efficiency", "05_efficiency.ipynb",
                                                {"profile": "cpu"})) == []
     json.loads(first)
+    # The page of either run, too, is the same bytes.
+    pages = [nbs.render(nbs.strip(nb), "05_efficiency") for nb in runs]
+    assert pages[0] == pages[1] and "T_00000" in pages[0][0]
 
 
 def _fake_build(tmp_path, profile):
@@ -138,10 +144,12 @@ def test_publish_writes_each_expected_notebook_and_refuses_a_stale_one(tmp_path)
     _fake_build(tmp_path, profile)
     out = tmp_path / "executed"
     (out / profile).mkdir(parents=True)
-    (out / profile / "retired.ipynb").write_text("{}")
+    (out / profile / "retired.md").write_text("old page")
+    (out / profile / "retired_files").mkdir()
+    (out / profile / "retired_files" / "retired_1_1.png").write_bytes(b"old figure")
     written = nbs.publish(profile, build=tmp_path / "build", published=out)
     assert sorted(p.name for p in (out / profile).iterdir()) == sorted(p.name for p in written)
-    assert len(written) == len(nbs.expected(profile))
+    assert sorted(p.stem for p in written) == sorted(e.name for e in nbs.expected(profile))
 
     path = tmp_path / "build" / profile / "05_efficiency.ipynb"
     good = nbformat.read(path, as_version=4)
@@ -184,3 +192,12 @@ def test_run_executes_without_kernel_noise(tmp_path, capfd):
     assert out.cells[-1].outputs[0].text == "42\n"
     err = capfd.readouterr().err
     assert "without encryption" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_page_links_point_from_its_own_folder():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(
+        "[a](../results/cpu/table1_drive.md) [b](https://example.org) [c](#top) [d](/abs)")]
+    page, figures = nbs.render(nb, "x")
+    assert "[a](../../../results/cpu/table1_drive.md)" in page  # notebooks/executed/<profile>/
+    assert "[b](https://example.org) [c](#top) [d](/abs)" in page and figures == {}

@@ -1,16 +1,18 @@
 """Executed notebooks anyone can read: run them quietly, publish them without volatile bytes.
 
 `make paper` executes notebooks 03-06 with papermill into build/<profile>/, which git ignores.
-For each study of record (``of_record`` in afunet/profiles.py), `make publish` copies them into
-notebooks/executed/<profile>/, where GitHub renders their tables and figures, stripped of what
-changes from one run to the next (durations, times, versions, random ids, addresses, progress
-bars), so that a re-run that changes no number changes no byte::
+For each study of record (``of_record`` in afunet/profiles.py), `make publish` renders them as
+Markdown with their figures in notebooks/executed/<profile>/ (``<name>.md`` and
+``<name>_files/``), where GitHub shows their tables and figures. Sources stay notebooks without
+outputs; what is published is a page, stripped first of what changes from one run to the next
+(durations, times, versions, random ids, addresses, progress bars), so that a re-run that
+changes no number changes no byte::
 
     python -m afunet.reporting.notebooks run notebooks/05_efficiency.ipynb \\
         build/cpu/05_efficiency.ipynb -p profile cpu        # papermill, without kernel noise
     python -m afunet.reporting.notebooks publish --profile cpu
 
-tests/test_published_notebooks.py keeps the published copies current with the notebooks.
+tests/test_published_notebooks.py keeps the published pages current with the notebooks.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import nbformat
 import papermill
 from jupyter_core.utils import run_sync
 from nbclient.util import ensure_async
+from nbconvert import MarkdownExporter
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
@@ -256,11 +259,32 @@ def problems(nb, executed: Executed) -> list[str]:
     return found
 
 
-def publish(profile: str, build: Path = REPO / "build", published: Path = PUBLISHED) -> list[Path]:
-    """Write the stripped copies of a profile's executed notebooks; [] for a profile not of record.
+# Relative links of the notebooks' Markdown cells, written from notebooks/: the published pages
+# sit two folders deeper, in notebooks/executed/<profile>/.
+_RELATIVE_LINK = re.compile(r"(\]\()(?![a-z][a-z0-9+.-]*:|#|/)")
 
-    Refuses (AfunetError) a notebook that is missing, stale or failed; removes published
-    notebooks the profile no longer executes. Files whose bytes would not change are left alone.
+
+def render(nb, name: str) -> tuple[str, dict[str, bytes]]:
+    """A stripped notebook as a Markdown page and its figures ({path relative to the page: bytes}).
+
+    Figures go to ``<name>_files/<name>_<cell>_<output>.png``; links of Markdown cells are
+    rewritten for the page's folder.
+    """
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _RELATIVE_LINK.sub(r"\1../../", cell.source)
+    body, resources = MarkdownExporter().from_notebook_node(
+        nb, resources={"unique_key": name, "output_files_dir": f"{name}_files"})
+    return body.rstrip("\n") + "\n", dict(resources.get("outputs", {}))
+
+
+def publish(profile: str, build: Path = REPO / "build", published: Path = PUBLISHED) -> list[Path]:
+    """Write the pages of a profile's executed notebooks; [] for a profile not of record.
+
+    Refuses (AfunetError) a notebook that is missing, stale or failed; removes pages and figures
+    the profile no longer executes. Files whose bytes would not change are left alone.
+    Returns the pages and figures written.
     """
     if not get_profile(profile).of_record:
         print(f"publish: profile {profile!r} is not of record; nothing published")
@@ -281,16 +305,22 @@ def publish(profile: str, build: Path = REPO / "build", published: Path = PUBLIS
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for executed in wanted:
-        path = folder / f"{executed.name}.ipynb"
-        text = dumps(strip(notebooks[executed.name]))
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-        written.append(path)
-    for old in sorted(set(folder.glob("*.ipynb")) - set(written)):
+        page, figures = render(strip(notebooks[executed.name]), executed.name)
+        files = {f"{executed.name}.md": page.encode("utf-8"), **figures}
+        for relative, data in files.items():
+            path = folder / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.is_file() or path.read_bytes() != data:
+                path.write_bytes(data)
+            written.append(path)
+    for old in sorted(p for p in folder.rglob("*") if p.is_file() and p not in written):
         old.unlink()
+    for empty in sorted((d for d in folder.glob("*_files") if not any(d.iterdir())), reverse=True):
+        empty.rmdir()
     size = sum(p.stat().st_size for p in written)
     shown = folder.relative_to(REPO) if folder.is_relative_to(REPO) else folder
-    print(f"publish: {len(written)} notebooks in {shown}/ ({size / 1e6:.1f} MB)")
+    print(f"publish: {len(wanted)} pages and {len(written) - len(wanted)} figures in {shown}/ "
+          f"({size / 1e6:.1f} MB)")
     return written
 
 
@@ -304,7 +334,8 @@ def main(argv=None) -> int:
     one.add_argument("output")
     one.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                      metavar=("NAME", "VALUE"), help="a parameter, read as papermill's CLI does")
-    pub = sub.add_parser("publish", help="copy build/<profile>/ into notebooks/executed/<profile>/")
+    pub = sub.add_parser("publish", help="render build/<profile>/ as pages in "
+                         "notebooks/executed/<profile>/")
     pub.add_argument("--profile", required=True, choices=list(PROFILES))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")  # papermill's warnings
