@@ -99,14 +99,12 @@ def export(root=None) -> Path:
     """
     from afunet.evaluation import validation_threshold
     from afunet.inference import load_with_metadata
-    from afunet.training.checkpoint import export_checkpoint, load_checkpoint_dict, save_checkpoint
+    from afunet.training.checkpoint import export_checkpoint, save_checkpoint
 
     export_checkpoint(run_dir(COMMITTED) / "best.pt", WEIGHTS)
-    model, config, payload = load_with_metadata(WEIGHTS, "cpu")
+    model, config, payload = load_with_metadata(WEIGHTS, "cpu")  # payload: the file as written
     threshold, _ = validation_threshold(model, config, payload, root)
-    saved = load_checkpoint_dict(WEIGHTS)
-    saved["threshold"] = round(float(threshold), 4)
-    save_checkpoint(saved, WEIGHTS)
+    save_checkpoint({**payload, "threshold": round(float(threshold), 4)}, WEIGHTS)
     return WEIGHTS
 
 

@@ -86,12 +86,12 @@ def cross_dataset_table(results_root=None) -> pd.DataFrame:
     """F1 on each test set: the general recipe (unseen set), the study's models, the human."""
     root = Path(results_root) if results_root is not None else REPO / "results"
     study = pd.read_csv(root / general.STUDY / "cross_dataset.csv")
-    rows = []
+    rows, humans = [], {}
     for tested in DATASETS:
         source = next(d for d in DATASETS if d != tested)
         runs = root / "general" / "runs"
         unseen = _scores(runs / source / "eval" / tested / "metrics.json")
-        human = unseen["observer2"]
+        human = humans[tested] = unseen["observer2"]
         rows.append(dict(tested_on=tested, model="General recipe (AF-UNet)", trained_on=source,
                          seeds=1, f1_fixed=unseen["f1_fixed"], f1_val=unseen["f1_val"]))
         for model in registry.names():
@@ -107,9 +107,9 @@ def cross_dataset_table(results_root=None) -> pd.DataFrame:
                          f1_val=both["f1_val"]))
         rows.append(dict(tested_on=tested, model="Human second observer", trained_on="",
                          seeds=None, f1_fixed=human, f1_val=human))
-        for row in rows[-len(registry.names()) - 3:]:
-            row["of_human"] = row["f1_val"] / human
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["of_human"] = table["f1_val"] / table["tested_on"].map(humans)
+    return table
 
 
 def runs_table(results_root=None) -> pd.DataFrame:
@@ -154,11 +154,12 @@ def weights_line() -> str:
             f"{', '.join(payload['split']['val_ids'])}.")
 
 
-def blocks(results_root=None) -> dict[str, str]:
-    """The model card's generated blocks, by marker key."""
+def blocks(results_root=None, table: pd.DataFrame | None = None) -> dict[str, str]:
+    """The model card's generated blocks, by marker key (``table``: `cross_dataset_table`'s)."""
+    table = cross_dataset_table(results_root) if table is None else table
     return {"general:weights": weights_line(),
             "general:selection": selection_markdown(pd.read_csv(SELECTION)),
-            "general:cross-dataset": markdown(cross_dataset_table(results_root)),
+            "general:cross-dataset": markdown(table),
             "general:runs": to_markdown(runs_table(results_root))}
 
 
@@ -166,7 +167,7 @@ def write_tables(results_root=None) -> pd.DataFrame:
     """results/general/cross_dataset.csv and the model card's generated blocks."""
     table = cross_dataset_table(results_root)
     table.round(4).to_csv(TABLE, index=False)
-    for key, text in blocks(results_root).items():
+    for key, text in blocks(results_root, table).items():
         update_block(CARD, key, text)
     return table
 

@@ -200,8 +200,8 @@ def main(argv=None) -> int:
     if args.profile in findings.studies():
         blocks.append((README, "findings", findings.render))
     if args.profile == general.STUDY:
-        blocks += [(records.CARD, key, lambda key=key: records.blocks()[key])
-                   for key in records.blocks()]
+        blocks += [(records.CARD, key, lambda text=text: text)
+                   for key, text in records.blocks().items()]
     blocks += [(experiments.RESULTS_README, f"experiment:{name}",
                 lambda name=name: experiments.render_experiment(name))
                for name, profile in experiments.EXPERIMENTS.items() if profile == args.profile]
